@@ -1,0 +1,46 @@
+# Herald — the two commands that matter: `make run` and `make test`.
+GO      ?= go
+BIN     := bin/herald
+COMPAT  := clients/compat
+
+.PHONY: all build run test check test-go test-compat fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/herald
+
+## run: Herald on :6001 with the embedded default app (app-id / app-key / app-secret).
+run: build
+	./$(BIN) --log-format console
+
+## test: every test — formatting and vet, Go unit and end-to-end tests (race detector on), a short
+## fuzz pass over the decoders, and the stock-SDK suite (npm ci installs pusher-js and pusher).
+test: check test-go fuzz test-compat
+
+check:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './$(COMPAT)/node_modules/*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -race -count=1 -timeout 300s ./...
+
+test-compat: build
+	cd $(COMPAT) && npm ci --no-audit --no-fund --loglevel=error
+	cd $(COMPAT) && HERALD_BIN=$(CURDIR)/$(BIN) npm test
+
+## fuzz: a few seconds per fuzz target, on top of the seed corpora every `go test` already runs.
+FUZZTIME ?= 5s
+fuzz:
+	$(GO) test ./pusher -run='^$$' -fuzz='^FuzzDecodeClientFrame$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./pusher -run='^$$' -fuzz='^FuzzAppendString$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./auth -run='^$$' -fuzz='^FuzzVerifyRequest$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./auth -run='^$$' -fuzz='^FuzzVerifyChannel$$' -fuzztime=$(FUZZTIME)
+
+## bench: the Go micro-benchmarks.
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+clean:
+	rm -rf bin $(COMPAT)/node_modules

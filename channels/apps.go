@@ -1,0 +1,44 @@
+package channels
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/herald-rt/herald/pusher"
+)
+
+// app is a configured pusher.App with the state this node keeps for it.
+type app struct {
+	pusher.App
+	conns atomic.Int64 // open connections on this node, for MaxConnections
+}
+
+// appRegistry finds apps by the key clients connect with and the id REST calls name. It is fixed at
+// construction, so lookups need no lock.
+type appRegistry struct {
+	byID  map[string]*app
+	byKey map[string]*app
+}
+
+func newAppRegistry(apps []pusher.App) (*appRegistry, error) {
+	if len(apps) == 0 {
+		return nil, fmt.Errorf("channels: no apps configured")
+	}
+	r := &appRegistry{byID: make(map[string]*app), byKey: make(map[string]*app)}
+	for _, a := range apps {
+		if err := a.Validate(); err != nil {
+			return nil, fmt.Errorf("channels: %w", err)
+		}
+		if _, dup := r.byID[a.ID]; dup {
+			return nil, fmt.Errorf("channels: app id %q is configured twice", a.ID)
+		}
+		if _, dup := r.byKey[a.Key]; dup {
+			return nil, fmt.Errorf("channels: app key %q is configured twice", a.Key)
+		}
+		a.Limits = a.Limits.WithDefaults()
+		st := &app{App: a}
+		r.byID[a.ID] = st
+		r.byKey[a.Key] = st
+	}
+	return r, nil
+}

@@ -1,0 +1,26 @@
+package channels
+
+import "context"
+
+// Message is one encoded frame on its way to a channel's subscribers on every node.
+type Message struct {
+	AppID   string
+	Channel string
+	// Frame is the exact bytes every subscriber receives; it is never modified after Publish.
+	Frame []byte
+	// Except is a socket id that must not receive the frame (the sender of a client event, or the
+	// socket_id a REST publish excluded); empty for none.
+	Except string
+}
+
+// Broker carries every publish to every node, this one included, so there is one delivery path
+// whichever broker is configured: in memory it delivers inline; a Redis broker publishes and each node
+// delivers what it receives.
+type Broker interface {
+	// Publish sends m to every node's deliver function. It must not block on slow subscribers.
+	Publish(ctx context.Context, m Message) error
+	// Start registers where this node's received messages go; it is called once, before any Publish.
+	Start(deliver func(Message)) error
+	// Close stops delivery.
+	Close() error
+}

@@ -1,0 +1,128 @@
+package channels
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/coder/websocket"
+
+	"github.com/herald-rt/herald/pusher"
+)
+
+// TestSlowConsumerIsCutOff: a client that stops reading is disconnected with 4100 once its backlog
+// passes MaxQueueBytes, its backlog is freed, and a healthy subscriber of the same channel misses nothing.
+func TestSlowConsumerIsCutOff(t *testing.T) {
+	s := newTestServer(t, Config{MaxQueueBytes: 4096})
+	slow, slowFT := newTestConn(t, s)
+	fast, fastFT := newTestConn(t, s)
+	subscribe(t, slow, slowFT, "news", "")
+	subscribe(t, fast, fastFT, "news", "")
+	slowFT.gate = make(chan struct{}) // from now on the slow client accepts nothing
+
+	frame := pusher.EventFrame("tick", "news", strings.Repeat("x", 500), "")
+	const events = 50 // 50 × ~540 bytes: well past 4 KiB
+	for i := range events {
+		s.publish(testAppID, "news", frame, "")
+		if f := next(t, fastFT); f.Event != "tick" {
+			t.Fatalf("fast subscriber event %d = %s", i, f.Event)
+		}
+	}
+	if got := s.stats.SlowConsumers.Load(); got != 1 {
+		t.Errorf("SlowConsumers = %d, want 1", got)
+	}
+	if slow.send([]byte("{}")) {
+		t.Error("a cut-off connection still accepts frames")
+	}
+	close(slowFT.gate) // let the writer finish: it must send pusher:error 4100, then close 4100
+	var sawError bool
+	for !sawError {
+		f := next(t, slowFT)
+		sawError = f.Event == pusher.EventError && strings.Contains(string(f.Data), "4100")
+	}
+	if code := <-slowFT.closed; code != websocket.StatusCode(pusher.CodeOverCapacity) {
+		t.Errorf("slow client closed with %d, want 4100", code)
+	}
+	slow.qmu.Lock()
+	backlog := slow.queued
+	slow.qmu.Unlock()
+	if backlog > 4096 {
+		t.Errorf("backlog after cut-off = %d bytes, want within the bound", backlog)
+	}
+}
+
+// TestWriterDrainsInOrderThenStops: frames arrive in order and, once drained, no writer goroutine
+// remains for an idle connection.
+func TestWriterDrainsInOrderThenStops(t *testing.T) {
+	s := newTestServer(t, Config{})
+	c, ft := newTestConn(t, s)
+	for i := range 100 {
+		c.send(pusher.EventFrame("e", "", itoa(i), ""))
+	}
+	for i := range 100 {
+		f := next(t, ft)
+		if got, _ := pusher.TextOf(f.Data); got != itoa(i) {
+			t.Fatalf("frame %d has data %s", i, got)
+		}
+	}
+	// The writer sets writing=false under qmu before exiting; wait for that without sleeping blindly.
+	for range 1000 {
+		c.qmu.Lock()
+		writing := c.writing
+		c.qmu.Unlock()
+		if !writing {
+			return
+		}
+		runtime.Gosched()
+	}
+	t.Error("writer still running after the queue drained")
+}
+
+func TestCloseWithSendsErrorThenCloses(t *testing.T) {
+	s := newTestServer(t, Config{})
+	c, ft := newTestConn(t, s)
+	c.send([]byte(`{"event":"before","data":"{}"}`))
+	c.closeWith(pusher.CloseError(pusher.CodeReconnect, "bye"))
+	if f := next(t, ft); f.Event != "before" {
+		t.Fatalf("first frame %s, want the one queued before the close", f.Event)
+	}
+	if f := next(t, ft); f.Event != pusher.EventError {
+		t.Fatalf("second frame %s, want pusher:error", f.Event)
+	}
+	if code := <-ft.closed; code != 4200 {
+		t.Errorf("closed with %d, want 4200", code)
+	}
+	c.closeWith(pusher.CloseError(pusher.CodeReconnect, "again")) // idempotent, no panic
+}
+
+func TestRateWindow(t *testing.T) {
+	var w rateWindow
+	now := int64(5e9)
+	for i := range 10 {
+		if !w.allow(now+int64(i), 10) {
+			t.Fatalf("event %d refused", i+1)
+		}
+	}
+	if w.allow(now+100, 10) {
+		t.Error("11th event in the same second allowed")
+	}
+	if !w.allow(now+1e9, 10) {
+		t.Error("event in the next second refused")
+	}
+}
+
+func TestReadFrame(t *testing.T) {
+	small := strings.Repeat("a", 100)
+	got, tooBig, err := readFrame(strings.NewReader(small), make([]byte, 0, 8), 1000)
+	if err != nil || tooBig || string(got) != small {
+		t.Fatalf("readFrame(small) = %d bytes, %v, %v", len(got), tooBig, err)
+	}
+	r := strings.NewReader(strings.Repeat("b", 5000))
+	if _, tooBig, err := readFrame(r, nil, 1000); err != nil || !tooBig || r.Len() != 0 {
+		t.Fatalf("readFrame(big) tooBig=%v err=%v left=%d, want drained and tooBig", tooBig, err, r.Len())
+	}
+	exact := strings.Repeat("c", 1000)
+	if got, tooBig, _ := readFrame(strings.NewReader(exact), nil, 1000); tooBig || len(got) != 1000 {
+		t.Fatalf("readFrame(limit) = %d bytes, tooBig=%v", len(got), tooBig)
+	}
+}

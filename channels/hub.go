@@ -1,0 +1,162 @@
+package channels
+
+import (
+	"hash/maphash"
+	"sync"
+
+	"github.com/herald-rt/herald/pusher"
+)
+
+// hubShards spreads channels over independently locked maps so that subscribes on one channel never
+// wait for a fan-out on another.
+const hubShards = 64
+
+// hub is this node's index of channels and their local subscribers. It knows nothing of apps, auth or
+// presence: it adds, removes and fans out, each under the smallest lock that is correct.
+type hub struct {
+	seed   maphash.Seed
+	shards [hubShards]hubShard
+}
+
+type hubShard struct {
+	mu       sync.RWMutex
+	channels map[channelKey]*channel
+}
+
+type channelKey struct {
+	app  string
+	name string
+}
+
+// channel holds one channel's local subscribers. The shard lock guards its presence in the map; mu
+// guards subs and every subscription's index, so a fan-out holds only mu, as a reader.
+type channel struct {
+	key  channelKey
+	mu   sync.RWMutex
+	subs []*subscription
+}
+
+// subscription is one socket on one channel. It is owned by the socket's read loop except for index,
+// which belongs to the channel.
+type subscription struct {
+	conn   *Conn
+	ch     *channel
+	index  int           // position in ch.subs, guarded by ch.mu
+	member pusher.Member // presence channels only
+}
+
+func newHub() *hub {
+	h := &hub{seed: maphash.MakeSeed()}
+	for i := range h.shards {
+		h.shards[i].channels = make(map[channelKey]*channel)
+	}
+	return h
+}
+
+func (h *hub) shard(k channelKey) *hubShard {
+	var mh maphash.Hash
+	mh.SetSeed(h.seed)
+	mh.WriteString(k.app)
+	mh.WriteByte(0)
+	mh.WriteString(k.name)
+	return &h.shards[mh.Sum64()%hubShards]
+}
+
+// add subscribes c to the channel and reports whether it is the channel's first local subscriber.
+// onAdded runs with the channel locked, after the subscription is visible: whatever it sends reaches
+// the socket before any event fanned out to the channel afterwards (subscription_succeeded first).
+func (h *hub) add(k channelKey, c *Conn, member pusher.Member, onAdded func(*subscription)) (sub *subscription, first bool) {
+	s := h.shard(k)
+	s.mu.Lock()
+	ch := s.channels[k]
+	if ch == nil {
+		ch = &channel{key: k}
+		s.channels[k] = ch
+		first = true
+	}
+	ch.mu.Lock()
+	s.mu.Unlock()
+	sub = &subscription{conn: c, ch: ch, index: len(ch.subs), member: member}
+	ch.subs = append(ch.subs, sub)
+	if onAdded != nil {
+		onAdded(sub)
+	}
+	ch.mu.Unlock()
+	return sub, first
+}
+
+// remove unsubscribes sub and reports whether the channel has no local subscriber left.
+func (h *hub) remove(sub *subscription) (last bool) {
+	ch := sub.ch
+	s := h.shard(ch.key)
+	s.mu.Lock()
+	ch.mu.Lock()
+	n := len(ch.subs) - 1
+	moved := ch.subs[n]
+	ch.subs[sub.index] = moved
+	moved.index = sub.index
+	ch.subs[n] = nil
+	ch.subs = ch.subs[:n]
+	if n == 0 {
+		delete(s.channels, ch.key)
+		last = true
+	} else if cap(ch.subs) > 64 && n < cap(ch.subs)/4 {
+		ch.subs = append([]*subscription(nil), ch.subs...)
+	}
+	ch.mu.Unlock()
+	s.mu.Unlock()
+	return last
+}
+
+// fanout hands frame to every local subscriber of the channel except the socket except (may be nil).
+// It never blocks on a subscriber: send only enqueues.
+func (h *hub) fanout(k channelKey, frame []byte, except string) int {
+	s := h.shard(k)
+	s.mu.RLock()
+	ch := s.channels[k]
+	s.mu.RUnlock()
+	if ch == nil {
+		return 0
+	}
+	n := 0
+	ch.mu.RLock()
+	for _, sub := range ch.subs {
+		if sub.conn.id != except && sub.conn.send(frame) {
+			n++
+		}
+	}
+	ch.mu.RUnlock()
+	return n
+}
+
+// count returns the number of local subscriptions of a channel.
+func (h *hub) count(k channelKey) int {
+	s := h.shard(k)
+	s.mu.RLock()
+	ch := s.channels[k]
+	s.mu.RUnlock()
+	if ch == nil {
+		return 0
+	}
+	ch.mu.RLock()
+	defer ch.mu.RUnlock()
+	return len(ch.subs)
+}
+
+// channels calls fn with the subscription count of every occupied channel of an app.
+func (h *hub) channels(app string, fn func(name string, subscriptions int)) {
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.mu.RLock()
+		for k, ch := range s.channels {
+			if k.app != app {
+				continue
+			}
+			ch.mu.RLock()
+			n := len(ch.subs)
+			ch.mu.RUnlock()
+			fn(k.name, n)
+		}
+		s.mu.RUnlock()
+	}
+}

@@ -1,0 +1,86 @@
+package channels
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/herald-rt/herald/pusher"
+)
+
+func TestHubFanoutReachesEverySubscriberButTheExcluded(t *testing.T) {
+	s := newTestServer(t, Config{})
+	var conns []*Conn
+	var fts []*fakeTransport
+	for range 3 {
+		c, ft := newTestConn(t, s)
+		subscribe(t, c, ft, "room", "")
+		conns, fts = append(conns, c), append(fts, ft)
+	}
+	k := channelKey{testAppID, "room"}
+	if n := s.hub.fanout(k, []byte(`{"event":"e","channel":"room","data":"1"}`), conns[1].id); n != 2 {
+		t.Fatalf("fanout delivered to %d, want 2", n)
+	}
+	for i, ft := range fts {
+		if i == 1 {
+			expectNothing(t, ft)
+			continue
+		}
+		if f := next(t, ft); f.Event != "e" {
+			t.Errorf("conn %d got %s", i, f.Event)
+		}
+	}
+	if got := s.hub.count(k); got != 3 {
+		t.Errorf("count = %d, want 3", got)
+	}
+	if n := s.hub.fanout(channelKey{testAppID, "nobody"}, []byte("{}"), ""); n != 0 {
+		t.Errorf("fanout to an empty channel delivered %d", n)
+	}
+}
+
+// TestHubRemoveKeepsIndices adds and removes subscriptions in random order and checks after each step
+// that every remaining subscriber gets exactly one copy — the swap-remove must keep indices right.
+func TestHubRemoveKeepsIndices(t *testing.T) {
+	s := newTestServer(t, Config{})
+	h := newHub()
+	k := channelKey{testAppID, "c"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var live []*subscription
+	fts := map[*Conn]*fakeTransport{}
+	for step := range 300 {
+		if len(live) == 0 || rng.IntN(3) > 0 {
+			c, ft := newTestConn(t, s)
+			fts[c] = ft
+			sub, first := h.add(k, c, pusher.Member{}, nil)
+			if first != (len(live) == 0) {
+				t.Fatalf("step %d: first = %v with %d live", step, first, len(live))
+			}
+			live = append(live, sub)
+		} else {
+			i := rng.IntN(len(live))
+			last := h.remove(live[i])
+			live = append(live[:i], live[i+1:]...)
+			if last != (len(live) == 0) {
+				t.Fatalf("step %d: last = %v with %d live", step, last, len(live))
+			}
+		}
+		if n := h.fanout(k, []byte(`{}`), ""); n != len(live) {
+			t.Fatalf("step %d: fanout reached %d of %d", step, n, len(live))
+		}
+		for _, sub := range live {
+			next(t, fts[sub.conn])
+		}
+	}
+}
+
+func TestHubChannelsListsOnlyTheApp(t *testing.T) {
+	s := newTestServer(t, Config{})
+	c, ft := newTestConn(t, s)
+	subscribe(t, c, ft, "a", "")
+	subscribe(t, c, ft, "b", "")
+	got := map[string]int{}
+	s.hub.channels(testAppID, func(name string, n int) { got[name] = n })
+	if len(got) != 2 || got["a"] != 1 || got["b"] != 1 {
+		t.Errorf("channels = %v", got)
+	}
+	s.hub.channels("other-app", func(name string, _ int) { t.Errorf("other app lists %s", name) })
+}

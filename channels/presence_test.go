@@ -1,0 +1,146 @@
+package channels
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/herald-rt/herald/pusher"
+)
+
+type presencePayload struct {
+	Presence struct {
+		IDs   []string                   `json:"ids"`
+		Hash  map[string]json.RawMessage `json:"hash"`
+		Count int                        `json:"count"`
+	} `json:"presence"`
+}
+
+func parsePresence(t *testing.T, data string) presencePayload {
+	t.Helper()
+	var p presencePayload
+	if err := json.Unmarshal([]byte(data), &p); err != nil {
+		t.Fatalf("presence data %s: %v", data, err)
+	}
+	return p
+}
+
+func member(id string) string { return `{"user_id":"` + id + `","user_info":{"name":"u` + id + `"}}` }
+
+// TestPresenceMemberSemantics walks PROTOCOL §2.5: member_added only on a user's first socket and only
+// to others, member_removed only when the last socket leaves, counts by distinct user.
+func TestPresenceMemberSemantics(t *testing.T) {
+	s := newTestServer(t, Config{})
+	a, aFT := newTestConn(t, s)
+	b, bFT := newTestConn(t, s)
+	b2, b2FT := newTestConn(t, s)
+	const ch = "presence-room"
+
+	p := parsePresence(t, subscribe(t, a, aFT, ch, member("1")))
+	if p.Presence.Count != 1 || p.Presence.IDs[0] != "1" || string(p.Presence.Hash["1"]) != `{"name":"u1"}` {
+		t.Fatalf("first member sees %+v", p)
+	}
+
+	p = parsePresence(t, subscribe(t, b, bFT, ch, member("2")))
+	if p.Presence.Count != 2 {
+		t.Fatalf("second member sees count %d", p.Presence.Count)
+	}
+	if f := next(t, aFT); f.Event != pusher.EventMemberAdded {
+		t.Fatalf("first member got %s, want member_added", f.Event)
+	} else if d, _ := pusher.TextOf(f.Data); d != member("2") {
+		t.Errorf("member_added data = %s", d)
+	}
+
+	// Same user on a second socket: no member_added for anyone, count unchanged.
+	p = parsePresence(t, subscribe(t, b2, b2FT, ch, member("2")))
+	if p.Presence.Count != 2 {
+		t.Errorf("second socket of user 2 sees count %d, want 2", p.Presence.Count)
+	}
+	// A marker event proves nothing was queued before it.
+	s.publish(testAppID, ch, pusher.EventFrame("marker", ch, "{}", ""), "")
+	for _, ft := range []*fakeTransport{aFT, bFT, b2FT} {
+		if f := next(t, ft); f.Event != "marker" {
+			t.Errorf("got %s before the marker, want nothing", f.Event)
+		}
+	}
+
+	// Closing one of user 2's sockets: no member_removed. Closing the last: member_removed to the rest.
+	b.handleFrame([]byte(`{"event":"pusher:unsubscribe","data":{"channel":"presence-room"}}`))
+	s.publish(testAppID, ch, pusher.EventFrame("marker", ch, "{}", ""), "")
+	if f := next(t, aFT); f.Event != "marker" {
+		t.Errorf("first member got %s, want no member_removed while user 2 has a socket", f.Event)
+	}
+	next(t, b2FT)
+	b2.handleFrame([]byte(`{"event":"pusher:unsubscribe","data":{"channel":"presence-room"}}`))
+	f := next(t, aFT)
+	if d, _ := pusher.TextOf(f.Data); f.Event != pusher.EventMemberRemoved || d != `{"user_id":"2"}` {
+		t.Errorf("got %s %s, want member_removed of 2", f.Event, d)
+	}
+	expectNothing(t, b2FT) // the leaver hears nothing of its own departure
+}
+
+func TestPresenceLimits(t *testing.T) {
+	s := newTestServer(t, Config{Apps: []pusher.App{{ID: testAppID, Key: testKey, Secret: testSecret, Enabled: true,
+		Limits: pusher.Limits{MaxPresenceMembers: 2}}}})
+	const ch = "presence-small"
+	a, aFT := newTestConn(t, s)
+	b, bFT := newTestConn(t, s)
+	c, cFT := newTestConn(t, s)
+	subscribe(t, a, aFT, ch, member("1"))
+	subscribe(t, b, bFT, ch, member("2"))
+	next(t, aFT) // member_added 2
+
+	c.handleFrame(subscribeFrame(t, c, ch, member("3")))
+	if f := next(t, cFT); f.Event != pusher.EventError {
+		t.Fatalf("third user got %s, want pusher:error", f.Event)
+	}
+	f := next(t, cFT)
+	if f.Event != pusher.EventSubscriptionError || !strings.Contains(string(f.Data), "LimitReached") {
+		t.Fatalf("third user got %s %s, want subscription_error LimitReached", f.Event, f.Data)
+	}
+	// An existing user's extra socket is still accepted when the channel is full.
+	subscribe(t, c, cFT, ch, member("1"))
+
+	big := `{"user_id":"9","user_info":"` + strings.Repeat("x", 2000) + `"}`
+	d, dFT := newTestConn(t, s)
+	d.handleFrame(subscribeFrame(t, d, "presence-other", big))
+	if f := next(t, dFT); f.Event != pusher.EventError {
+		t.Errorf("oversized user_info got %s, want pusher:error", f.Event)
+	}
+}
+
+func TestMemoryPresence(t *testing.T) {
+	p := NewMemoryPresence()
+	ctx := context.Background()
+	join := func(socket, user string) (bool, error) {
+		return p.Join(ctx, "a", "presence-x", socket, pusher.Member{UserID: user}, 2)
+	}
+	if first, err := join("s1", "u1"); !first || err != nil {
+		t.Fatalf("first join = %v, %v", first, err)
+	}
+	if first, _ := join("s2", "u1"); first {
+		t.Error("second socket of u1 reported first")
+	}
+	if _, err := join("s3", "u2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := join("s4", "u3"); !errors.Is(err, ErrPresenceFull) {
+		t.Errorf("third user: err = %v, want ErrPresenceFull", err)
+	}
+	members, _ := p.Members(ctx, "a", "presence-x")
+	if len(members) != 2 || members[0].UserID != "u1" || members[1].UserID != "u2" {
+		t.Errorf("members = %+v", members)
+	}
+	if last, _ := p.Leave(ctx, "a", "presence-x", "s1", "u1"); last {
+		t.Error("u1 left with a socket remaining")
+	}
+	if last, _ := p.Leave(ctx, "a", "presence-x", "s2", "u1"); !last {
+		t.Error("u1's last socket left, not reported")
+	}
+	p.Leave(ctx, "a", "presence-x", "s3", "u2")
+	if len(p.channels) != 0 {
+		t.Errorf("empty channel kept: %d entries", len(p.channels))
+	}
+}

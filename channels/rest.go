@@ -1,0 +1,92 @@
+package channels
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/herald-rt/herald/auth"
+	"github.com/herald-rt/herald/pusher"
+)
+
+// restRoutes mounts the REST API under /apps/{appID}. Every route is authenticated first.
+func (s *Server) restRoutes(r chi.Router) {
+	r.Use(s.authenticate)
+	r.Post("/events", s.serveEvents)
+	r.Post("/batch_events", s.serveBatchEvents)
+	r.Get("/channels", s.serveChannels)
+	r.Get("/channels/{channel}", s.serveChannel)
+	r.Get("/channels/{channel}/users", s.serveUsers)
+}
+
+type restContextKey struct{}
+
+// restRequest is what authenticate hands the endpoints: the app and the raw body it verified.
+type restRequest struct {
+	app  *app
+	body []byte
+}
+
+func restFrom(r *http.Request) restRequest { return r.Context().Value(restContextKey{}).(restRequest) }
+
+// authenticate resolves the app (404), reads the body within its bound (413), verifies the signature
+// over the raw bytes before any parsing (401) and refuses disabled apps (403).
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := s.apps.byID[chi.URLParam(r, "appID")]
+		if a == nil {
+			writeError(w, http.StatusNotFound, "Unknown app id")
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRESTBody(a.Limits)))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				writeError(w, http.StatusRequestEntityTooLarge, "Request body too large")
+			} else {
+				writeError(w, http.StatusBadRequest, "Could not read the request body")
+			}
+			return
+		}
+		req := auth.Request{Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery, Body: body}
+		if err := auth.VerifyRequest(req, a.Key, a.Secret, s.cfg.Now()); err != nil {
+			writeError(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		if !a.Enabled {
+			writeError(w, http.StatusForbidden, "Application is disabled")
+			return
+		}
+		ctx := context.WithValue(r.Context(), restContextKey{}, restRequest{app: a, body: body})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// maxRESTBody is the largest body worth reading: a full batch of maximal events, each data string
+// escaped at worst six bytes per byte, plus room for names and channel lists.
+func maxRESTBody(l pusher.Limits) int64 {
+	return int64(l.MaxBatchEvents)*int64(6*l.MaxEventDataBytes+64<<10) + 64<<10
+}
+
+// writeJSON answers 200 with a JSON body: every SDK treats anything else as failure.
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers a failed REST call with a plain-text body the SDKs show the developer verbatim.
+func writeError(w http.ResponseWriter, status int, message string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, message+"\n")
+}
+
+func writeProtocolError(w http.ResponseWriter, perr *pusher.Error) {
+	writeError(w, perr.HTTPStatus(), perr.Message)
+}

@@ -1,0 +1,121 @@
+package channels
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/herald-rt/herald/pusher"
+)
+
+// serveChannels lists the app's occupied channels, optionally filtered by prefix, with the attributes
+// asked for. #server-to-user- channels are internal and never listed.
+func (s *Server) serveChannels(w http.ResponseWriter, r *http.Request) {
+	rr := restFrom(r)
+	q := r.URL.Query()
+	prefix := q.Get("filter_by_prefix")
+	info := parseInfo(q.Get("info"))
+	if info.userCount && !strings.HasPrefix(prefix, "presence-") {
+		writeError(w, http.StatusBadRequest, "info=user_count requires filter_by_prefix=presence-")
+		return
+	}
+	var names []string
+	s.hub.channels(rr.app.ID, func(name string, _ int) {
+		if strings.HasPrefix(name, prefix) && !strings.HasPrefix(name, pusher.ServerToUserPrefix) {
+			names = append(names, name)
+		}
+	})
+	resp := pusher.ChannelsResponse{Channels: make(map[string]pusher.ChannelAttributes, len(names))}
+	for _, name := range names {
+		resp.Channels[name] = s.attributes(r.Context(), rr.app, name, info)
+	}
+	writeJSON(w, resp)
+}
+
+// serveChannel describes one channel; an unoccupied channel is {"occupied":false}, not a 404.
+func (s *Server) serveChannel(w http.ResponseWriter, r *http.Request) {
+	rr := restFrom(r)
+	name, perr := channelParam(r, rr.app)
+	if perr != nil {
+		writeProtocolError(w, perr)
+		return
+	}
+	info := parseInfo(r.URL.Query().Get("info"))
+	kind, cached := pusher.KindOf(name)
+	if info.userCount && kind != pusher.KindPresence {
+		writeError(w, http.StatusBadRequest, "info=user_count is only available for presence- channels")
+		return
+	}
+	if info.cache && !cached {
+		writeError(w, http.StatusBadRequest, "info=cache is only available for cache channels")
+		return
+	}
+	attrs := s.attributes(r.Context(), rr.app, name, info)
+	writeJSON(w, pusher.ChannelResponse{
+		Occupied:          s.hub.count(channelKey{rr.app.ID, name}) > 0,
+		UserCount:         attrs.UserCount,
+		SubscriptionCount: attrs.SubscriptionCount,
+	})
+}
+
+// serveUsers lists the distinct users of a presence channel.
+func (s *Server) serveUsers(w http.ResponseWriter, r *http.Request) {
+	rr := restFrom(r)
+	name, perr := channelParam(r, rr.app)
+	if perr != nil {
+		writeProtocolError(w, perr)
+		return
+	}
+	if kind, _ := pusher.KindOf(name); kind != pusher.KindPresence {
+		writeError(w, http.StatusBadRequest, "Users are only available for presence- channels")
+		return
+	}
+	members, err := s.presence.Members(r.Context(), rr.app.ID, name)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "Presence is unavailable, try again")
+		return
+	}
+	resp := pusher.UsersResponse{Users: make([]pusher.User, len(members))}
+	for i, m := range members {
+		resp.Users[i] = pusher.User{ID: m.UserID}
+	}
+	writeJSON(w, resp)
+}
+
+func channelParam(r *http.Request, a *app) (string, *pusher.Error) {
+	name, err := url.PathUnescape(chi.URLParam(r, "channel"))
+	if err != nil {
+		return "", pusher.Errorf("Invalid channel name in path")
+	}
+	if perr := pusher.ValidateChannelName(name, a.Limits.MaxChannelNameLength); perr != nil {
+		return "", perr
+	}
+	return name, nil
+}
+
+// attributes computes the requested counts of one channel. user_count applies to presence channels
+// only; subscription_count is given for every channel.
+func (s *Server) attributes(ctx context.Context, a *app, name string, info channelInfo) pusher.ChannelAttributes {
+	var attrs pusher.ChannelAttributes
+	if info.userCount {
+		if kind, _ := pusher.KindOf(name); kind == pusher.KindPresence {
+			members, err := s.presence.Members(ctx, a.ID, name)
+			if err != nil {
+				s.log.Error().Err(err).Str("app_id", a.ID).Str("channel", name).Msg("presence members unavailable")
+			}
+			n := len(members)
+			attrs.UserCount = &n
+		}
+	}
+	if info.subscriptionCount {
+		n := s.hub.count(channelKey{a.ID, name})
+		attrs.SubscriptionCount = &n
+	}
+	return attrs
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,171 @@
+package channels
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/herald-rt/herald/pusher"
+)
+
+// trigger is a validated publish: what a REST event becomes before it is encoded.
+type trigger struct {
+	name, data string
+	channels   []string
+	except     string
+	info       channelInfo
+}
+
+// channelInfo is the set of attributes a caller asked for with info=…
+type channelInfo struct {
+	userCount, subscriptionCount, cache bool
+}
+
+func (i channelInfo) any() bool { return i.userCount || i.subscriptionCount }
+
+// parseInfo reads a comma-separated info list; unknown attributes are ignored, as Pusher does.
+func parseInfo(s string) channelInfo {
+	var i channelInfo
+	for _, attr := range strings.Split(s, ",") {
+		switch strings.TrimSpace(attr) {
+		case pusher.InfoUserCount:
+			i.userCount = true
+		case pusher.InfoSubscriptionCount:
+			i.subscriptionCount = true
+		case "cache":
+			i.cache = true
+		}
+	}
+	return i
+}
+
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+	rr := restFrom(r)
+	var req pusher.TriggerRequest
+	if err := json.Unmarshal(rr.body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "Invalid JSON body: "+err.Error())
+		return
+	}
+	t, perr := validateTrigger(rr.app, req, false)
+	if perr != nil {
+		writeProtocolError(w, perr)
+		return
+	}
+	s.publishTrigger(rr.app, t)
+	resp := pusher.TriggerResponse{}
+	if t.info.any() {
+		resp.Channels = make(map[string]pusher.ChannelAttributes, len(t.channels))
+		for _, ch := range t.channels {
+			resp.Channels[ch] = s.attributes(r.Context(), rr.app, ch, t.info)
+		}
+	}
+	writeJSON(w, resp)
+}
+
+func (s *Server) serveBatchEvents(w http.ResponseWriter, r *http.Request) {
+	rr := restFrom(r)
+	var req pusher.BatchRequest
+	if err := json.Unmarshal(rr.body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "Invalid JSON body: "+err.Error())
+		return
+	}
+	if max := rr.app.Limits.MaxBatchEvents; len(req.Batch) > max {
+		writeError(w, http.StatusBadRequest, "Batch too large: at most "+itoa(max)+" events")
+		return
+	}
+	// The whole batch is validated before anything is published: a bad event publishes none.
+	triggers := make([]trigger, len(req.Batch))
+	anyInfo := false
+	for i, ev := range req.Batch {
+		t, perr := validateTrigger(rr.app, ev, true)
+		if perr != nil {
+			writeError(w, perr.HTTPStatus(), "Batch event "+itoa(i)+": "+perr.Message)
+			return
+		}
+		triggers[i] = t
+		anyInfo = anyInfo || t.info.any()
+	}
+	for _, t := range triggers {
+		s.publishTrigger(rr.app, t)
+	}
+	resp := pusher.BatchResponse{}
+	if anyInfo {
+		resp.Batch = make([]pusher.ChannelAttributes, len(triggers))
+		for i, t := range triggers {
+			if t.info.any() {
+				resp.Batch[i] = s.attributes(r.Context(), rr.app, t.channels[0], t.info)
+			}
+		}
+	}
+	writeJSON(w, resp)
+}
+
+// validateTrigger applies the REST event rules: name, data size (413), channel list and names, the
+// encrypted-channel rule, and the socket id format. In a batch only the single channel form is allowed.
+func validateTrigger(a *app, req pusher.TriggerRequest, inBatch bool) (trigger, *pusher.Error) {
+	l := a.Limits
+	switch {
+	case req.Name == "":
+		return trigger{}, pusher.Errorf("Missing event name")
+	case len(req.Name) > l.MaxEventNameLength:
+		return trigger{}, pusher.Errorf("Event name too long: at most %d characters", l.MaxEventNameLength)
+	case pusher.IsReserved(req.Name):
+		return trigger{}, pusher.Errorf("Event name '%s' is reserved: pusher: and pusher_internal: events cannot be published", truncate(req.Name, 64))
+	case req.Data == nil:
+		return trigger{}, pusher.Errorf("Missing data")
+	case len(*req.Data) > l.MaxEventDataBytes:
+		return trigger{}, &pusher.Error{Message: "Event data too large: at most " + itoa(l.MaxEventDataBytes) + " bytes", Status: http.StatusRequestEntityTooLarge}
+	case req.SocketID != "" && !pusher.ValidSocketID(req.SocketID):
+		return trigger{}, pusher.Errorf("Invalid socket_id '%s'", truncate(req.SocketID, 64))
+	}
+	channels := req.Channels
+	if inBatch && len(channels) > 0 {
+		return trigger{}, pusher.Errorf("Batch events take a single 'channel', not 'channels'")
+	}
+	if len(channels) == 0 && req.Channel != "" {
+		channels = []string{req.Channel}
+	}
+	if len(channels) == 0 {
+		return trigger{}, pusher.Errorf("Missing channels: give 'channels' (a list) or 'channel'")
+	}
+	if len(channels) > l.MaxChannelsPerEvent {
+		return trigger{}, pusher.Errorf("Too many channels: at most %d per event", l.MaxChannelsPerEvent)
+	}
+	channels = dedupe(channels)
+	encrypted := false
+	for _, ch := range channels {
+		if perr := pusher.ValidateChannelName(ch, l.MaxChannelNameLength); perr != nil {
+			return trigger{}, perr
+		}
+		if kind, _ := pusher.KindOf(ch); kind == pusher.KindEncrypted {
+			encrypted = true
+		}
+	}
+	if encrypted && len(channels) > 1 {
+		return trigger{}, pusher.Errorf("An event to a private-encrypted- channel must go to that channel alone")
+	}
+	return trigger{name: req.Name, data: string(*req.Data), channels: channels, except: req.SocketID, info: parseInfo(req.Info)}, nil
+}
+
+// dedupe drops repeated channel names, keeping the first, so a channel listed twice gets one copy.
+func dedupe(channels []string) []string {
+	if len(channels) < 2 {
+		return channels
+	}
+	seen := make(map[string]struct{}, len(channels))
+	out := make([]string, 0, len(channels))
+	for _, ch := range channels {
+		if _, dup := seen[ch]; !dup {
+			seen[ch] = struct{}{}
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// publishTrigger encodes the event once per channel and publishes it.
+func (s *Server) publishTrigger(a *app, t trigger) {
+	for _, ch := range t.channels {
+		s.publish(a.ID, ch, pusher.EventFrame(t.name, ch, t.data, ""), t.except)
+	}
+}

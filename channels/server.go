@@ -1,0 +1,241 @@
+// Package channels is the realtime server: WebSocket connections, the sharded hub, presence, the
+// Broker and Presence interfaces with their in-memory implementations, and the REST API.
+//
+// A publish (REST trigger, client event, member event) is validated once and encoded once into the
+// exact frame every subscriber receives, handed to the Broker, and delivered by looking the channel up
+// in the hub and enqueueing the same bytes on each subscriber's bounded queue.
+package channels
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/herald-rt/herald/pusher"
+)
+
+// Config configures a Server. Every zero value means the documented default.
+type Config struct {
+	// Apps are the tenants this server serves; at least one.
+	Apps []pusher.App
+	// PathPrefix also mounts every route under this prefix (e.g. "/admin/wss" for a reverse proxy that
+	// forwards it); the unprefixed routes keep working. Empty: no prefix.
+	PathPrefix string
+	// ActivityTimeout is announced to clients and is the silence after which the server probes with a
+	// Ping frame. Default 120 s, Pusher's value.
+	ActivityTimeout time.Duration
+	// PongTimeout is how long a probed client has to answer before it is closed with 4201. Default 30 s.
+	PongTimeout time.Duration
+	// WriteTimeout bounds one batch of writes to a client. Default 10 s.
+	WriteTimeout time.Duration
+	// MaxQueueBytes bounds the frames waiting for one client; past it the client is disconnected with
+	// 4100 as a slow consumer. Default 1 MiB.
+	MaxQueueBytes int
+	// MaxFrameBytes bounds one inbound frame; larger frames are discarded with a pusher:error and the
+	// connection kept. Frames over 16 times this close the connection (1009). Default 64 KiB.
+	MaxFrameBytes int
+	// MaxConnections caps this node's connections (4100 past it). Zero: unlimited.
+	MaxConnections int
+	// NoSubscriptionErrors stops the channel-scoped pusher:subscription_error sent next to the
+	// Pusher-style pusher:error when a subscription fails. Zero: sent.
+	NoSubscriptionErrors bool
+	// TrustForwardedProto counts X-Forwarded-Proto: https as TLS for apps that require TLS. Only set
+	// it behind a proxy that overwrites the header.
+	TrustForwardedProto bool
+	// Broker carries publishes between nodes. Nil: a MemoryBroker (one node).
+	Broker Broker
+	// Presence stores presence members. Nil: a MemoryPresence (one node).
+	Presence Presence
+	// Hooks receives lifecycle events for webhooks. Nil: none.
+	Hooks Hooks
+	// Logger is the server's logger. Nil: nothing is logged.
+	Logger *zerolog.Logger
+	// Now is the clock REST timestamps are checked against. Nil: time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	setDefault(&c.ActivityTimeout, 120*time.Second)
+	setDefault(&c.PongTimeout, 30*time.Second)
+	setDefault(&c.WriteTimeout, 10*time.Second)
+	setDefault(&c.MaxQueueBytes, 1<<20)
+	setDefault(&c.MaxFrameBytes, 64<<10)
+	if c.Broker == nil {
+		c.Broker = NewMemoryBroker()
+	}
+	if c.Presence == nil {
+		c.Presence = NewMemoryPresence()
+	}
+	if c.Hooks == nil {
+		c.Hooks = noHooks{}
+	}
+	if c.Logger == nil {
+		nop := zerolog.Nop()
+		c.Logger = &nop
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// Server is one Herald node: it accepts WebSocket clients and REST calls for its apps.
+type Server struct {
+	cfg      Config
+	log      zerolog.Logger
+	apps     *appRegistry
+	hub      *hub
+	conns    *connRegistry
+	broker   Broker
+	presence Presence
+	hooks    Hooks
+	frames   framePool
+	stats    Stats
+	draining atomic.Bool
+}
+
+// Stats are the server's counters, read with atomic loads.
+type Stats struct {
+	// ConnectionsAccepted counts connections that passed admission.
+	ConnectionsAccepted atomic.Int64
+	// SlowConsumers counts clients disconnected because their backlog passed MaxQueueBytes.
+	SlowConsumers atomic.Int64
+	// Deliveries counts frames enqueued to subscribers by publishes.
+	Deliveries atomic.Int64
+}
+
+// New returns a server for cfg, or an error naming the bad setting.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	apps, err := newAppRegistry(cfg.Apps)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      *cfg.Logger,
+		apps:     apps,
+		hub:      newHub(),
+		conns:    newConnRegistry(),
+		broker:   cfg.Broker,
+		presence: cfg.Presence,
+		hooks:    cfg.Hooks,
+	}
+	if err := s.broker.Start(s.deliver); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Stats returns the live counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+// Connections returns the number of open connections on this node.
+func (s *Server) Connections() int { return int(s.conns.total.Load()) }
+
+// publish hands an encoded frame to the broker. A broker failure loses this one frame; it is logged,
+// never retried in line, so a sick broker cannot stall a connection's read loop.
+func (s *Server) publish(appID, channel string, frame []byte, except string) {
+	err := s.broker.Publish(context.Background(), Message{AppID: appID, Channel: channel, Frame: frame, Except: except})
+	if err != nil {
+		s.log.Error().Err(err).Str("app_id", appID).Str("channel", channel).Msg("publish failed")
+	}
+}
+
+// deliver is where the broker hands every message to this node.
+func (s *Server) deliver(m Message) {
+	if n := s.hub.fanout(channelKey{m.AppID, m.Channel}, m.Frame, m.Except); n > 0 {
+		s.stats.Deliveries.Add(int64(n))
+	}
+}
+
+// Handler returns the HTTP handler: /up, the WebSocket route /app/{key} and the REST API
+// /apps/{app_id}/…, also under PathPrefix when one is set.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Get("/up", s.serveUp)
+	routes := func(r chi.Router) {
+		r.Get("/app/{key}", s.serveWebSocket)
+		r.Route("/apps/{appID}", s.restRoutes)
+	}
+	routes(r)
+	if s.cfg.PathPrefix != "" && s.cfg.PathPrefix != "/" {
+		r.Route(s.cfg.PathPrefix, routes)
+	}
+	r.NotFound(s.serveNotFound)
+	return r
+}
+
+func (s *Server) serveUp(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write([]byte("OK"))
+}
+
+// Shutdown refuses new connections, tells every client to reconnect at once (4200) and closes them
+// with bounded parallelism, returning when all are gone or ctx ends (then the rest are cut). It is
+// idempotent. The caller stops the HTTP server afterwards, which finishes in-flight REST calls.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	const parallel = 64
+	conns := s.conns.snapshot()
+	work := make(chan *Conn)
+	var wg sync.WaitGroup
+	for range min(parallel, len(conns)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				c.closeWith(pusher.CloseError(pusher.CodeReconnect, "Server shutting down: reconnect"))
+				select {
+				case <-c.done:
+				case <-ctx.Done():
+					_ = c.ws.CloseNow()
+				}
+			}
+		}()
+	}
+	for _, c := range conns {
+		work <- c
+	}
+	close(work)
+	wg.Wait()
+	err := s.broker.Close()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// framePool recycles read buffers: a connection holds one only while it reads a frame, so idle
+// connections hold none.
+type framePool struct{ pool sync.Pool }
+
+func (p *framePool) get() []byte {
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 1024)
+}
+
+func (p *framePool) put(b []byte) {
+	if cap(b) > 64<<10 {
+		return
+	}
+	p.pool.Put(&b)
+}

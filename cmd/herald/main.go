@@ -1,0 +1,144 @@
+// Command herald runs the Herald channels server: Pusher-compatible WebSocket and REST on one port.
+//
+//	herald                       # the embedded default app on :6001
+//	herald --config herald.json  # apps and settings from a file
+//	herald --help                # every flag and its environment variable
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/herald-rt/herald/channels"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stderr))
+}
+
+// run starts Herald and blocks until SIGINT or SIGTERM has shut it down; it returns the exit code.
+func run(args []string, lookup func(string) (string, bool), stderr io.Writer) int {
+	o, err := loadOptions(args, lookup, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "herald: %v\n", err)
+		return 2
+	}
+	log, err := newLogger(o, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "herald: %v\n", err)
+		return 2
+	}
+	srv, err := channels.New(o.serverConfig(&log))
+	if err != nil {
+		fmt.Fprintf(stderr, "herald: %v\n", err)
+		return 2
+	}
+	warnAboutApps(o, &log)
+
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "herald: listen on %s: %v\n", o.Addr, err)
+		return 1
+	}
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          nil,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	log.Info().Str("addr", ln.Addr().String()).Int("apps", len(o.apps())).Str("path_prefix", o.PathPrefix).Msg("herald listening")
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	select {
+	case err := <-serveErr:
+		log.Error().Err(err).Msg("server failed")
+		return 1
+	case <-ctx.Done():
+	}
+	stop() // a second signal now kills the process at once
+
+	log.Info().Int("connections", srv.Connections()).Msg("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Duration(o.ShutdownTimeout)*time.Second)
+	defer cancel()
+	code := 0
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn().Err(err).Msg("connections did not all close in time; the rest were cut")
+		code = 1
+	}
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+		log.Warn().Err(err).Msg("in-flight HTTP requests did not finish in time")
+		code = 1
+	}
+	stats := srv.Stats()
+	log.Info().Int64("connections_accepted", stats.ConnectionsAccepted.Load()).
+		Int64("slow_consumers", stats.SlowConsumers.Load()).Msg("herald stopped")
+	return code
+}
+
+// serverConfig turns options into the channels package's Config.
+func (o *options) serverConfig(log *zerolog.Logger) channels.Config {
+	cfg := channels.Config{
+		PathPrefix:           o.PathPrefix,
+		ActivityTimeout:      time.Duration(o.ActivityTimeout) * time.Second,
+		PongTimeout:          time.Duration(o.PongTimeout) * time.Second,
+		MaxConnections:       o.MaxConnections,
+		MaxQueueBytes:        o.MaxQueueBytes,
+		MaxFrameBytes:        o.MaxFrameBytes,
+		NoSubscriptionErrors: !o.SubscriptionErrors,
+		TrustForwardedProto:  o.TrustForwardedProto,
+		Logger:               log,
+	}
+	for _, a := range o.apps() {
+		cfg.Apps = append(cfg.Apps, a.app())
+	}
+	return cfg
+}
+
+// warnAboutApps says loudly when the public default secret is in use, and when default-app settings
+// are ignored because the config file lists apps.
+func warnAboutApps(o *options, log *zerolog.Logger) {
+	for _, a := range o.apps() {
+		if a.Secret == defaultAppSecret {
+			log.Warn().Str("app_id", a.ID).Msg("app uses the public default secret \"app-secret\": anyone can sign requests for it; set HERALD_APP_SECRET or a config file before exposing Herald")
+		}
+	}
+	if len(o.Apps) > 0 && o.defaultAppCustomized {
+		log.Warn().Msg("HERALD_APP_* / --app-* settings are ignored because the config file lists apps")
+	}
+}
+
+func newLogger(o *options, w io.Writer) (zerolog.Logger, error) {
+	level, err := parseLevel(o.LogLevel)
+	if err != nil {
+		return zerolog.Logger{}, err
+	}
+	if o.LogFormat == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+}
+
+func parseLevel(s string) (zerolog.Level, error) {
+	switch s {
+	case "debug", "info", "warn", "error":
+		return zerolog.ParseLevel(s)
+	}
+	return zerolog.NoLevel, fmt.Errorf("log_level (HERALD_LOG_LEVEL) %q must be debug, info, warn or error", s)
+}

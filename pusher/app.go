@@ -1,0 +1,113 @@
+package pusher
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// App is one tenant: its credentials, switches and limits. Connections and REST calls always act
+// within exactly one App.
+type App struct {
+	ID     string
+	Key    string
+	Secret string
+
+	// Enabled false refuses connections (4003) and REST calls (403).
+	Enabled bool
+	// ClientEvents allows client- events on private and presence channels.
+	ClientEvents bool
+	// RequireTLS refuses plain-ws connections with 4000 (behind a TLS-terminating proxy the proxy's
+	// X-Forwarded-Proto: https counts as TLS).
+	RequireTLS bool
+	// MaxConnections caps the app's open connections (4004 past it); 0 means unlimited.
+	MaxConnections int
+
+	Limits Limits
+}
+
+// Limits bound what one client or request may do. The zero value of each field means its default
+// (see DefaultLimits), so a config only names what it changes.
+type Limits struct {
+	MaxChannelNameLength  int `json:"max_channel_name_length"`  // 164: Pusher's documented limit (SDKs allow 200; raise it if needed)
+	MaxEventNameLength    int `json:"max_event_name_length"`    // 200
+	MaxEventDataBytes     int `json:"max_event_data_bytes"`     // 10240: the data string of a REST event or a client event
+	MaxChannelsPerEvent   int `json:"max_channels_per_event"`   // 100
+	MaxBatchEvents        int `json:"max_batch_events"`         // 10
+	MaxPresenceMembers    int `json:"max_presence_members"`     // 100 distinct users per presence channel
+	MaxPresenceInfoBytes  int `json:"max_presence_info_bytes"`  // 1024: a member's user_info, serialised
+	MaxUserIDLength       int `json:"max_user_id_length"`       // 128
+	ClientEventsPerSecond int `json:"client_events_per_second"` // 10 per connection; past it pusher:error 4301, socket kept
+	MaxChannelsPerSocket  int `json:"max_channels_per_socket"`  // 1000 subscriptions per connection, so no client grows a map without bound
+}
+
+// DefaultLimits are Pusher's published limits, plus Herald's own per-socket subscription cap.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxChannelNameLength:  164,
+		MaxEventNameLength:    200,
+		MaxEventDataBytes:     10240,
+		MaxChannelsPerEvent:   100,
+		MaxBatchEvents:        10,
+		MaxPresenceMembers:    100,
+		MaxPresenceInfoBytes:  1024,
+		MaxUserIDLength:       128,
+		ClientEventsPerSecond: 10,
+		MaxChannelsPerSocket:  1000,
+	}
+}
+
+// WithDefaults returns l with every zero field set to its default.
+func (l Limits) WithDefaults() Limits {
+	d := DefaultLimits()
+	defaults := d.fields()
+	for i, f := range l.fields() {
+		if *f.value == 0 {
+			*f.value = *defaults[i].value
+		}
+	}
+	return l
+}
+
+// limitField names one Limits field as config files spell it.
+type limitField struct {
+	name  string
+	value *int
+}
+
+// fields lists every limit once, so defaults, validation and config share one list.
+func (l *Limits) fields() []limitField {
+	return []limitField{
+		{"max_channel_name_length", &l.MaxChannelNameLength},
+		{"max_event_name_length", &l.MaxEventNameLength},
+		{"max_event_data_bytes", &l.MaxEventDataBytes},
+		{"max_channels_per_event", &l.MaxChannelsPerEvent},
+		{"max_batch_events", &l.MaxBatchEvents},
+		{"max_presence_members", &l.MaxPresenceMembers},
+		{"max_presence_info_bytes", &l.MaxPresenceInfoBytes},
+		{"max_user_id_length", &l.MaxUserIDLength},
+		{"client_events_per_second", &l.ClientEventsPerSecond},
+		{"max_channels_per_socket", &l.MaxChannelsPerSocket},
+	}
+}
+
+// Validate reports the first field of the app that cannot work, naming it.
+func (a *App) Validate() error {
+	switch {
+	case a.ID == "":
+		return fmt.Errorf("app: id is empty")
+	case a.Key == "":
+		return fmt.Errorf("app %q: key is empty", a.ID)
+	case a.Secret == "":
+		return fmt.Errorf("app %q: secret is empty", a.ID)
+	case a.MaxConnections < 0:
+		return fmt.Errorf("app %q: max_connections is negative", a.ID)
+	}
+	for _, f := range a.Limits.fields() {
+		if *f.value < 0 {
+			return fmt.Errorf("app %q: %s is negative", a.ID, f.name)
+		}
+	}
+	return nil
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
