@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -33,10 +34,17 @@ type restRequest struct {
 
 func restFrom(r *http.Request) restRequest { return r.Context().Value(restContextKey{}).(restRequest) }
 
+// restDeadline bounds reading a REST request and writing its answer. The HTTP server itself sets no
+// read or write timeout because those would also cut hijacked WebSocket connections.
+const restDeadline = 30 * time.Second
+
 // authenticate resolves the app (404), reads the body within its bound (413), verifies the signature
 // over the raw bytes before any parsing (401) and refuses disabled apps (403).
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(restDeadline))
+		_ = rc.SetWriteDeadline(time.Now().Add(restDeadline))
 		a := s.apps.byID[chi.URLParam(r, "appID")]
 		if a == nil {
 			writeError(w, http.StatusNotFound, "Unknown app id")

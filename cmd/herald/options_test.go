@@ -1,0 +1,133 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "herald.json")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestDefaultsGiveTheEmbeddedApp(t *testing.T) {
+	o, err := loadOptions(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps := o.apps()
+	if o.Addr != "0.0.0.0:6001" || o.ActivityTimeout != 120 || len(apps) != 1 {
+		t.Fatalf("defaults = %+v", o)
+	}
+	a := apps[0].app()
+	if a.ID != "app-id" || a.Key != "app-key" || a.Secret != "app-secret" || !a.Enabled || !a.ClientEvents {
+		t.Errorf("default app = %+v", a)
+	}
+}
+
+// TestPrecedence: flags over environment over the config file over defaults.
+func TestPrecedence(t *testing.T) {
+	path := writeConfig(t, `{"addr":"file:1","activity_timeout":50,"pong_timeout":20,"log_level":"warn"}`)
+	o, err := loadOptions([]string{"--addr", "flag:3"}, env(map[string]string{
+		"HERALD_CONFIG": path, "HERALD_ADDR": "env:2", "HERALD_ACTIVITY_TIMEOUT": "60",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Addr != "flag:3" || o.ActivityTimeout != 60 || o.PongTimeout != 20 || o.LogLevel != "warn" || o.ShutdownTimeout != 10 {
+		t.Errorf("options = addr %s activity %d pong %d level %s shutdown %d", o.Addr, o.ActivityTimeout, o.PongTimeout, o.LogLevel, o.ShutdownTimeout)
+	}
+}
+
+func TestDefaultAppFromEnvironment(t *testing.T) {
+	o, err := loadOptions(nil, env(map[string]string{
+		"HERALD_APP_ID": "7", "HERALD_APP_KEY": "k", "HERALD_APP_SECRET": "s",
+		"HERALD_APP_CLIENT_EVENTS": "false", "HERALD_PATH_PREFIX": "/admin/wss",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := o.apps()[0].app()
+	if a.ID != "7" || a.Key != "k" || a.Secret != "s" || a.ClientEvents || o.PathPrefix != "/admin/wss" {
+		t.Errorf("app = %+v, prefix %q", a, o.PathPrefix)
+	}
+}
+
+func TestConfigFileApps(t *testing.T) {
+	path := writeConfig(t, `{"apps":[{"id":"1","key":"a","secret":"x","client_events":true},
+		{"id":"2","key":"b","secret":"y","enabled":false,"max_connections":2,"max_presence_members":5}]}`)
+	o, err := loadOptions([]string{"--config", path, "--app-id", "ignored"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps := o.apps()
+	if len(apps) != 2 || !o.defaultAppCustomized {
+		t.Fatalf("apps = %+v", apps)
+	}
+	second := apps[1].app()
+	if second.Enabled || second.MaxConnections != 2 || second.Limits.MaxPresenceMembers != 5 {
+		t.Errorf("second app = %+v", second)
+	}
+	if first := apps[0].app(); !first.Enabled || !first.ClientEvents {
+		t.Errorf("first app = %+v", first)
+	}
+}
+
+// TestBadConfigurationNamesTheField: every mistake stops Herald with a message naming the setting.
+func TestBadConfigurationNamesTheField(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		file string
+		want string
+	}{
+		{"env not a number", nil, map[string]string{"HERALD_ACTIVITY_TIMEOUT": "abc"}, "", "HERALD_ACTIVITY_TIMEOUT"},
+		{"flag not a bool", []string{"--app-client-events=maybe"}, nil, "", "app-client-events"},
+		{"zero activity timeout", []string{"--activity-timeout", "0"}, nil, "", "activity_timeout"},
+		{"log format", nil, map[string]string{"HERALD_LOG_FORMAT": "xml"}, "", "log_format"},
+		{"log level", nil, map[string]string{"HERALD_LOG_LEVEL": "loud"}, "", "log_level"},
+		{"prefix", []string{"--path-prefix", "admin/"}, nil, "", "path_prefix"},
+		{"unknown field", nil, nil, `{"adr":"x"}`, `"adr"`},
+		{"wrong type", nil, nil, `{"apps":[{"id":"1","key":"k","secret":"s","max_connections":"many"}]}`, "max_connections"},
+		{"syntax", nil, nil, "{\n\"addr\": \n}", "line 3"},
+		{"empty key", nil, nil, `{"apps":[{"id":"1","key":"","secret":"s"}]}`, "key is empty"},
+		{"negative limit", nil, nil, `{"apps":[{"id":"1","key":"k","secret":"s","max_batch_events":-1}]}`, "max_batch_events"},
+		{"missing file", []string{"--config", "/nonexistent/herald.json"}, nil, "", "/nonexistent/herald.json"},
+		{"stray argument", []string{"serve"}, nil, "", `"serve"`},
+	}
+	for _, tt := range tests {
+		args := tt.args
+		if tt.file != "" {
+			args = append(args, "--config", writeConfig(t, tt.file))
+		}
+		_, err := loadOptions(args, env(tt.env), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want it to mention %s", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestHelpListsEveryEnvironmentVariable(t *testing.T) {
+	var out strings.Builder
+	if _, err := loadOptions([]string{"--help"}, env(nil), &out); err == nil {
+		t.Fatal("--help returned no error")
+	}
+	for _, v := range []string{"HERALD_ADDR", "HERALD_APP_ID", "HERALD_APP_KEY", "HERALD_APP_SECRET",
+		"HERALD_APP_CLIENT_EVENTS", "HERALD_ACTIVITY_TIMEOUT", "HERALD_PATH_PREFIX", "HERALD_CONFIG"} {
+		if !strings.Contains(out.String(), v) {
+			t.Errorf("--help does not mention %s", v)
+		}
+	}
+}
