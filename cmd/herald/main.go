@@ -49,6 +49,10 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 	}
 	warnAboutApps(o, &log)
 
+	// Signals are caught from before the listener opens, so a SIGTERM never finds the default action.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "herald: listen on %s: %v\n", o.Addr, err)
@@ -64,8 +68,6 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	log.Info().Str("addr", ln.Addr().String()).Int("apps", len(o.apps())).Str("path_prefix", o.PathPrefix).Msg("herald listening")
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	select {
 	case err := <-serveErr:
 		log.Error().Err(err).Msg("server failed")
