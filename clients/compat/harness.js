@@ -1,0 +1,752 @@
+'use strict';
+// Test harness for the Herald stock-SDK compatibility suite.
+//
+// - builds (or takes from HERALD_BIN) the server binary, once per process;
+// - starts one Herald per test file / suite on a free port and kills it in `after`;
+// - gives event-driven, bounded waits (`waitFor`) for pusher-js objects, EventEmitters
+//   and the raw WebSocket wrapper;
+// - signs raw REST requests per PROTOCOL.md §5.2 for the cases the `pusher` SDK refuses to send.
+//
+// No sleeps are used as synchronisation; the only timed loop is the bounded readiness poll of
+// GET /up (as specified) and the bounded `eventually` helper (REST condition polling).
+
+const { spawn, execFileSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { before, after, it } = require('node:test');
+
+const PusherClient = require('pusher-js');
+const PusherServer = require('pusher');
+
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+const DEFAULT_WAIT_MS = 5000;
+const READY_TIMEOUT_MS = 10000;
+const STOP_TIMEOUT_MS = 5000;
+const TEST_TIMEOUT_MS = 20000;
+const LOG_CAP = 256 * 1024;
+
+// A fixed 32-byte master key for encrypted channels (server SDK side only).
+const ENCRYPTION_MASTER_KEY_B64 = Buffer.from('herald-compat-master-key-32bytes').toString('base64');
+
+// ---------------------------------------------------------------------------------------------
+// Binary
+
+function buildHerald(outPath) {
+  try {
+    execFileSync('go', ['build', '-o', outPath, './cmd/herald'], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 5 * 60 * 1000,
+    });
+  } catch (e) {
+    const detail = e.stderr ? e.stderr.toString() : e.message;
+    throw new Error(`go build ./cmd/herald failed (cwd ${REPO_ROOT}):\n${detail}`);
+  }
+  return outPath;
+}
+
+let builtBinary = null;
+function heraldBinary() {
+  if (process.env.HERALD_BIN) return process.env.HERALD_BIN;
+  if (builtBinary) return builtBinary;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-compat-bin-'));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  builtBinary = buildHerald(path.join(dir, 'herald'));
+  return builtBinary;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generic bounded waits
+
+function describeTarget(target) {
+  if (target && target.name && typeof target.name === 'string') return `channel ${target.name}`;
+  return (target && target.constructor && target.constructor.name) || 'target';
+}
+
+// Subscribe to `event` on a pusher-js Dispatcher (bind/unbind), a DOM-style EventTarget
+// (addEventListener) or a Node EventEmitter (on/off). Resolves with the listener's argument list.
+function waitForArgs(target, event, ms = DEFAULT_WAIT_MS, filter = null) {
+  let cleanup = () => {};
+  const promise = new Promise((resolve, reject) => {
+    const handler = (...args) => {
+      if (filter) {
+        let ok = false;
+        try { ok = filter(...args); } catch (e) { cleanup(); reject(e); return; }
+        if (!ok) return;
+      }
+      cleanup();
+      resolve(args);
+    };
+    let unhook;
+    if (typeof target.bind === 'function' && typeof target.unbind === 'function') {
+      target.bind(event, handler);
+      unhook = () => target.unbind(event, handler);
+    } else if (typeof target.addEventListener === 'function') {
+      target.addEventListener(event, handler);
+      unhook = () => target.removeEventListener(event, handler);
+    } else if (typeof target.on === 'function') {
+      target.on(event, handler);
+      unhook = () => target.off(event, handler);
+    } else {
+      throw new TypeError('waitFor: unsupported target');
+    }
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`timed out after ${ms} ms waiting for '${event}' on ${describeTarget(target)}`));
+    }, ms);
+    cleanup = () => { clearTimeout(timer); unhook(); };
+  });
+  // Mark as handled so an un-awaited wait (test already failed elsewhere) cannot crash the run;
+  // awaiting `promise` still observes the rejection.
+  promise.catch(() => {});
+  // cancel(): stop listening and clear the timer (the promise then never settles).
+  promise.cancel = () => cleanup();
+  return promise;
+}
+
+// Resolves with the first listener argument.
+function waitFor(target, event, ms = DEFAULT_WAIT_MS, filter = null) {
+  const p = waitForArgs(target, event, ms, filter).then((args) => args[0]);
+  p.catch(() => {});
+  return p;
+}
+
+// Bounded race of a promise against a timeout.
+function withTimeout(promise, ms, what) {
+  let timer;
+  const t = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
+}
+
+// Bounded condition polling (for state only observable through REST, e.g. occupancy).
+async function eventually(fn, ms = DEFAULT_WAIT_MS, what = 'condition', intervalMs = 25) {
+  const deadline = Date.now() + ms;
+  let lastErr;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) { lastErr = e; }
+    if (Date.now() >= deadline) {
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${lastErr ? `: ${lastErr.message}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ports and server lifecycle
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const liveServers = new Set();
+
+async function httpStatus(url) {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    await res.arrayBuffer();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+let serverSeq = 0;
+
+/**
+ * Start a Herald process.
+ * opts: { appId, key, secret, clientEvents (bool), activityTimeout (s), pathPrefix,
+ *         config (object -> JSON file passed as HERALD_CONFIG), env (extra env), label }
+ */
+async function startHerald(opts = {}) {
+  const bin = heraldBinary();
+  const port = await freePort();
+  const label = opts.label || `herald#${++serverSeq}`;
+  const appId = opts.appId || '1001';
+  const key = opts.key || 'herald-compat-key';
+  const secret = opts.secret || 'herald-compat-secret';
+  const pathPrefix = opts.pathPrefix || '';
+
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('HERALD_') && k !== 'HERALD_BIN') delete env[k];
+  env.HERALD_ADDR = `127.0.0.1:${port}`;
+  env.HERALD_LOG_LEVEL = opts.logLevel || 'warn';
+  let tmpDir = null;
+  if (opts.config) {
+    tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-compat-cfg-'));
+    const file = path.join(tmpDir, 'herald.json');
+    fs.writeFileSync(file, JSON.stringify(opts.config, null, 2));
+    env.HERALD_CONFIG = file;
+  } else {
+    env.HERALD_APP_ID = appId;
+    env.HERALD_APP_KEY = key;
+    env.HERALD_APP_SECRET = secret;
+    if (opts.clientEvents !== undefined) env.HERALD_APP_CLIENT_EVENTS = String(!!opts.clientEvents);
+  }
+  if (opts.activityTimeout !== undefined) env.HERALD_ACTIVITY_TIMEOUT = String(opts.activityTimeout);
+  if (pathPrefix) env.HERALD_PATH_PREFIX = pathPrefix;
+  Object.assign(env, opts.env || {});
+
+  let output = '';
+  const append = (chunk) => {
+    output += chunk.toString();
+    if (output.length > LOG_CAP) output = output.slice(output.length - LOG_CAP);
+  };
+  const child = spawn(bin, [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.on('data', append);
+  child.stderr.on('data', append);
+
+  const server = {
+    label, port, appId, key, secret, pathPrefix, child,
+    host: '127.0.0.1',
+    httpBase: `http://127.0.0.1:${port}`,
+    wsBase: `ws://127.0.0.1:${port}`,
+    stopping: false,
+    exited: null,
+    output: () => output,
+  };
+
+  const exitPromise = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      server.exited = { code, signal };
+      liveServers.delete(server);
+      if (!server.stopping) {
+        process.stderr.write(`\n[harness] ${label} exited unexpectedly (code ${code}, signal ${signal}); output:\n${output}\n`);
+      }
+      resolve(server.exited);
+    });
+    child.on('error', (err) => {
+      append(`[harness] spawn error: ${err.message}\n`);
+      server.exited = { code: null, signal: null, error: err };
+      liveServers.delete(server);
+      resolve(server.exited);
+    });
+  });
+  server.exitPromise = exitPromise;
+  liveServers.add(server);
+
+  // Readiness: poll GET /up until 200 (bounded).
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const upUrls = [`${server.httpBase}/up`];
+  if (pathPrefix) upUrls.push(`${server.httpBase}${pathPrefix}/up`);
+  let ready = false;
+  while (!ready) {
+    if (server.exited) {
+      cleanupTmp();
+      throw new Error(`${label} exited before becoming ready (${JSON.stringify(server.exited)}); output:\n${output}`);
+    }
+    for (const u of upUrls) {
+      if ((await httpStatus(u)) === 200) { ready = true; break; }
+    }
+    if (ready) break;
+    if (Date.now() > deadline) {
+      server.stopping = true;
+      child.kill('SIGKILL');
+      cleanupTmp();
+      throw new Error(`${label} did not answer 200 on /up within ${READY_TIMEOUT_MS} ms; output:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  function cleanupTmp() {
+    if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
+  }
+
+  server.sdk = (overrides = {}) => new PusherServer({
+    appId: overrides.appId || appId,
+    key: overrides.key || key,
+    secret: overrides.secret || secret,
+    host: '127.0.0.1',
+    port: String(port),
+    useTLS: false,
+    encryptionMasterKeyBase64: ENCRYPTION_MASTER_KEY_B64,
+    timeout: 5000,
+  });
+
+  server.stop = async () => {
+    const early = server.exited && !server.stopping;
+    server.stopping = true;
+    if (!server.exited) {
+      child.kill('SIGTERM');
+      try {
+        await withTimeout(exitPromise, STOP_TIMEOUT_MS, `${label} exit after SIGTERM`);
+      } catch {
+        process.stderr.write(`[harness] ${label} ignored SIGTERM for ${STOP_TIMEOUT_MS} ms; sending SIGKILL\n`);
+        child.kill('SIGKILL');
+        await withTimeout(exitPromise, STOP_TIMEOUT_MS, `${label} exit after SIGKILL`);
+      }
+    }
+    cleanupTmp();
+    if (early) {
+      throw new Error(`${label} had exited unexpectedly during the tests (${JSON.stringify(server.exited)}); output:\n${output}`);
+    }
+  };
+
+  return server;
+}
+
+function dumpServerOutput(testName) {
+  for (const s of liveServers) {
+    const out = s.output();
+    process.stderr.write(`\n----- ${s.label} output (test failed: ${testName}) -----\n${out || '(empty)'}\n----- end ${s.label} -----\n`);
+  }
+}
+
+/**
+ * Register before/after hooks in the current suite/file that start and stop one Herald.
+ * Returns a handle whose fields are filled in `before`; use `h.test(name, fn)` to get a per-test
+ * scope (`s`) that tracks clients/sockets and closes them afterwards.
+ */
+function useHerald(opts = {}) {
+  const handle = { server: null };
+  before(async () => {
+    handle.server = await startHerald(opts);
+  }, { timeout: 5 * 60 * 1000 });
+  after(async () => {
+    if (handle.server) await handle.server.stop();
+  });
+  handle.test = (name, fn, testOpts = {}) => it(name, { timeout: TEST_TIMEOUT_MS, ...testOpts }, async (t) => {
+    if (!handle.server) throw new Error('Herald was not started (see before hook failure)');
+    const scope = new Scope(handle.server);
+    try {
+      await fn(scope, t);
+      if (handle.server.exited) {
+        throw new Error(`${handle.server.label} exited during the test (${JSON.stringify(handle.server.exited)})`);
+      }
+    } catch (e) {
+      dumpServerOutput(name);
+      throw e;
+    } finally {
+      await scope.cleanup();
+    }
+  });
+  return handle;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-test scope
+
+class Scope {
+  constructor(server) {
+    this.server = server;
+    this.sdk = server.sdk();
+    this.clients = [];
+    this.raws = [];
+  }
+
+  get key() { return this.server.key; }
+  get port() { return this.server.port; }
+
+  // pusher-js client (not yet awaited). `user` = presence channel_data for authorizeChannel;
+  // `authorize(params)` overrides the auth response entirely.
+  client(opts = {}) {
+    const server = this.server;
+    const sdk = opts.sdk || this.sdk;
+    const pusherOpts = {
+      cluster: 'mt1',
+      wsHost: '127.0.0.1',
+      wsPort: server.port,
+      forceTLS: false,
+      enabledTransports: ['ws'],
+      disableStats: true,
+      channelAuthorization: {
+        customHandler: (params, cb) => {
+          let res;
+          try {
+            if (opts.authorize) {
+              res = opts.authorize(params);
+            } else {
+              const presence = params.channelName.startsWith('presence-') ? opts.user : undefined;
+              res = sdk.authorizeChannel(params.socketId, params.channelName, presence);
+            }
+          } catch (e) {
+            cb(e, null);
+            return;
+          }
+          cb(null, res);
+        },
+      },
+    };
+    if (opts.wsPath !== undefined) pusherOpts.wsPath = opts.wsPath;
+    const c = new PusherClient(opts.key || server.key, pusherOpts);
+    this.clients.push(c);
+    return c;
+  }
+
+  // pusher-js client awaited until state `connected`.
+  async connected(opts = {}, ms = DEFAULT_WAIT_MS) {
+    const c = this.client(opts);
+    if (c.connection.state !== 'connected') {
+      await waitFor(c.connection, 'connected', ms);
+    }
+    return c;
+  }
+
+  // Raw WebSocket. `pathAndQuery` defaults to the pusher-js style URL for the app key.
+  raw(pathAndQuery) {
+    const p = pathAndQuery === undefined
+      ? `${this.server.pathPrefix}/app/${this.server.key}?protocol=7&client=js&version=8.4.0&flash=false`
+      : pathAndQuery;
+    const r = new RawSocket(`${this.server.wsBase}${p}`);
+    this.raws.push(r);
+    return r;
+  }
+
+  // Raw WebSocket awaited until `pusher:connection_established`; `.socketId` is set.
+  async rawConnected(pathAndQuery, ms = DEFAULT_WAIT_MS) {
+    const r = this.raw(pathAndQuery);
+    await r.established(ms);
+    return r;
+  }
+
+  // Raw subscribe with server-SDK auth for private/presence channels; resolves with the
+  // subscription_succeeded message.
+  async rawSubscribe(raw, channel, channelData, ms = DEFAULT_WAIT_MS) {
+    const data = { channel };
+    if (channel.startsWith('private-') || channel.startsWith('presence-')) {
+      const a = this.sdk.authorizeChannel(raw.socketId, channel, channelData);
+      data.auth = a.auth;
+      if (a.channel_data !== undefined) data.channel_data = a.channel_data;
+    } else {
+      data.auth = '';
+    }
+    raw.send({ event: 'pusher:subscribe', data });
+    return raw.next(
+      (m) => m.json && m.json.channel === channel &&
+        (m.json.event === 'pusher_internal:subscription_succeeded' || m.json.event === 'pusher:subscription_error'),
+      ms, `subscription result for ${channel}`,
+    ).then((m) => {
+      if (m.json.event !== 'pusher_internal:subscription_succeeded') {
+        throw new Error(`subscription to ${channel} failed: ${m.text}`);
+      }
+      return m.json;
+    });
+  }
+
+  rest(opts) {
+    return signedFetch(this.server, opts);
+  }
+
+  async cleanup() {
+    for (const c of this.clients) {
+      try { c.disconnect(); } catch { /* ignore */ }
+    }
+    await Promise.all(this.raws.map((r) => r.closeAndWait(2000).catch(() => {})));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// pusher-js helpers
+
+// Subscribe and await `pusher:subscription_succeeded`; rejects early on `pusher:subscription_error`.
+async function subscribe(client, channelName, ms = DEFAULT_WAIT_MS) {
+  const ch = client.subscribe(channelName);
+  if (ch.subscribed) return ch;
+  const ok = waitForArgs(ch, 'pusher:subscription_succeeded', ms);
+  const failWait = waitForArgs(ch, 'pusher:subscription_error', ms + 1000);
+  const fail = failWait.then(([err]) => {
+    throw new Error(`subscription to ${channelName} failed: ${JSON.stringify(err)}`);
+  });
+  fail.catch(() => {});
+  try {
+    await Promise.race([ok, fail]);
+  } finally {
+    ok.cancel();
+    failWait.cancel();
+  }
+  return ch;
+}
+
+// Records every event (name, data) emitted on a pusher-js channel, in order.
+function recordChannel(channel) {
+  const log = [];
+  channel.bind_global((name, data) => log.push({ name, data }));
+  return log;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw WebSocket wrapper (Node 20 global WebSocket, enabled by --experimental-websocket)
+
+function getWebSocketCtor() {
+  if (typeof globalThis.WebSocket === 'function') return globalThis.WebSocket;
+  throw new Error('global WebSocket is not available: run with `node --experimental-websocket` (Node 20) or Node >= 22 (npm test does this)');
+}
+
+class RawSocket {
+  constructor(url) {
+    const WS = getWebSocketCtor();
+    this.url = url;
+    this.messages = []; // { text, json, binary, consumed }
+    this.waiters = [];
+    this.everOpened = false;
+    this.closeInfo = null;
+    this.socketId = null;
+    this.ws = new WS(url);
+    this.ws.binaryType = 'arraybuffer';
+    let rejectOpen;
+    this.openPromise = new Promise((resolve, reject) => {
+      rejectOpen = reject;
+      this.ws.addEventListener('open', () => { this.everOpened = true; resolve(); });
+    });
+    this.openPromise.catch(() => {});
+    this.closedPromise = new Promise((resolve) => {
+      const onClosed = (info) => {
+        if (this.closeInfo) return;
+        this.closeInfo = info;
+        rejectOpen(new Error(`socket closed before open (code ${info.code})`));
+        for (const w of this.waiters.splice(0)) {
+          clearTimeout(w.timer);
+          w.reject(new Error(`socket closed (code ${info.code}, reason ${JSON.stringify(info.reason)}) while waiting for ${w.what}; received: ${this.transcript()}`));
+        }
+        resolve(info);
+      };
+      this.ws.addEventListener('close', (ev) => onClosed({ code: ev.code, reason: ev.reason, wasClean: ev.wasClean }));
+      // Node 20's undici WebSocket fires only 'error' (never 'close') when the upgrade is refused
+      // with a non-101 HTTP status; treat an error before open as an abnormal close (1006).
+      this.ws.addEventListener('error', () => {
+        if (!this.everOpened) onClosed({ code: 1006, reason: '', wasClean: false, handshakeFailed: true });
+      });
+    });
+    this.ws.addEventListener('message', (ev) => {
+      const binary = typeof ev.data !== 'string';
+      const text = binary ? null : ev.data;
+      let json;
+      if (!binary) { try { json = JSON.parse(text); } catch { json = undefined; } }
+      const m = { text, json, binary, consumed: false };
+      this.messages.push(m);
+      for (let i = 0; i < this.waiters.length; i++) {
+        const w = this.waiters[i];
+        let ok = false;
+        try { ok = w.pred(m); } catch { ok = false; }
+        if (ok) {
+          m.consumed = true;
+          this.waiters.splice(i, 1);
+          clearTimeout(w.timer);
+          w.resolve(m);
+          break;
+        }
+      }
+    });
+  }
+
+  get isOpen() { return this.ws.readyState === 1; }
+
+  transcript() {
+    return JSON.stringify(this.messages.map((m) => (m.binary ? '<binary>' : m.text)).slice(-20));
+  }
+
+  open(ms = DEFAULT_WAIT_MS) {
+    return withTimeout(this.openPromise, ms, `open ${this.url}`);
+  }
+
+  // Next not-yet-consumed message (in arrival order) matching `pred`.
+  next(pred = () => true, ms = DEFAULT_WAIT_MS, what = 'message') {
+    for (const m of this.messages) {
+      if (!m.consumed && pred(m)) { m.consumed = true; return Promise.resolve(m); }
+    }
+    if (this.closeInfo) {
+      return Promise.reject(new Error(`socket already closed (code ${this.closeInfo.code}) while waiting for ${what}; received: ${this.transcript()}`));
+    }
+    const p = new Promise((resolve, reject) => {
+      const w = { pred, resolve, reject, what };
+      w.timer = setTimeout(() => {
+        const idx = this.waiters.indexOf(w);
+        if (idx >= 0) this.waiters.splice(idx, 1);
+        reject(new Error(`timed out after ${ms} ms waiting for ${what} on ${this.url}; received: ${this.transcript()}`));
+      }, ms);
+      this.waiters.push(w);
+    });
+    p.catch(() => {});
+    return p;
+  }
+
+  // Next message with the given event name (and channel, if given); resolves with the parsed JSON.
+  async nextEvent(event, channel, ms = DEFAULT_WAIT_MS) {
+    const m = await this.next(
+      (x) => x.json && x.json.event === event && (channel === undefined || x.json.channel === channel),
+      ms, `event ${event}${channel !== undefined ? ` on ${channel}` : ''}`,
+    );
+    return m.json;
+  }
+
+  // Awaits `pusher:connection_established`, which must be the first frame; returns parsed data.
+  async established(ms = DEFAULT_WAIT_MS) {
+    const m = await this.next(() => true, ms, 'first frame (pusher:connection_established)');
+    if (!m.json || m.json.event !== 'pusher:connection_established') {
+      throw new Error(`first frame is not pusher:connection_established: ${m.binary ? '<binary>' : m.text}`);
+    }
+    if (typeof m.json.data !== 'string') {
+      throw new Error(`connection_established data is not a string: ${m.text}`);
+    }
+    const data = JSON.parse(m.json.data);
+    this.socketId = data.socket_id;
+    this.establishedData = data;
+    return data;
+  }
+
+  send(obj) {
+    this.ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj));
+  }
+
+  sendBinary(bytes) {
+    this.ws.send(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes));
+  }
+
+  // Sends pusher:ping and awaits pusher:pong; resolves with the pong message JSON.
+  async ping(ms = DEFAULT_WAIT_MS) {
+    this.send({ event: 'pusher:ping', data: {} });
+    return this.nextEvent('pusher:pong', undefined, ms);
+  }
+
+  waitClose(ms = DEFAULT_WAIT_MS) {
+    return withTimeout(this.closedPromise, ms, `close of ${this.url}; received: ${this.transcript()}`);
+  }
+
+  async closeAndWait(ms = 2000) {
+    if (this.closeInfo) {
+      if (this.closeInfo.handshakeFailed) { try { this.ws.close(); } catch { /* ignore */ } }
+      return this.closeInfo;
+    }
+    try { this.ws.close(); } catch { /* ignore */ }
+    return this.waitClose(ms);
+  }
+
+  // Messages received (parsed), in order.
+  events() {
+    return this.messages.filter((m) => m.json).map((m) => m.json);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// REST signing (PROTOCOL.md §5.2)
+
+const hmacHex = (secret, s) => crypto.createHmac('sha256', secret).update(s, 'utf8').digest('hex');
+const md5Hex = (s) => crypto.createHash('md5').update(s, 'utf8').digest('hex');
+
+/**
+ * Build the signed query string.
+ * params: extra query params (values are put on the wire unescaped, Node SDK style).
+ */
+function signRequest({ method, path: reqPath, params = {}, body, key, secret, timestamp, bodyMd5 }) {
+  const q = {
+    auth_key: key,
+    auth_timestamp: String(timestamp !== undefined ? timestamp : Math.floor(Date.now() / 1000)),
+    auth_version: '1.0',
+  };
+  for (const [k, v] of Object.entries(params)) q[k.toLowerCase()] = String(v);
+  if (bodyMd5 !== undefined) {
+    if (bodyMd5 !== null) q.body_md5 = bodyMd5;
+  } else if (body) {
+    q.body_md5 = md5Hex(body);
+  }
+  const canonical = Object.keys(q).sort().map((k) => `${k}=${q[k]}`).join('&');
+  const stringToSign = `${method.toUpperCase()}\n${reqPath}\n${canonical}`;
+  const signature = hmacHex(secret, stringToSign);
+  return { query: `${canonical}&auth_signature=${signature}`, stringToSign, signature };
+}
+
+/**
+ * Raw signed REST call.
+ * opts: { method='GET', path ('/events', relative to /apps/{appId}), params, body (object|string),
+ *         appId, key, secret (signing secret), timestamp, bodyMd5, urlPrefix (prepended to the URL path
+ *         only, not to the signed path) }
+ * Resolves with { status, contentType, text, json, stringToSign, signature }.
+ */
+async function signedFetch(server, opts) {
+  const method = (opts.method || 'GET').toUpperCase();
+  const appId = opts.appId || server.appId;
+  const signedPath = `/apps/${appId}${opts.path}`;
+  const body = opts.body === undefined ? undefined
+    : (typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));
+  const signed = signRequest({
+    method,
+    path: signedPath,
+    params: opts.params,
+    body,
+    key: opts.key || server.key,
+    secret: opts.secret || server.secret,
+    timestamp: opts.timestamp,
+    bodyMd5: opts.bodyMd5,
+  });
+  const url = `${server.httpBase}${opts.urlPrefix || ''}${signedPath}?${signed.query}`;
+  const headers = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(url, { method, body, headers, signal: AbortSignal.timeout(5000) });
+  const text = await res.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return {
+    status: res.status,
+    contentType: res.headers.get('content-type'),
+    text,
+    json,
+    stringToSign: signed.stringToSign,
+    signature: signed.signature,
+  };
+}
+
+// Response body/JSON of a `pusher` SDK call (it resolves with a node-fetch Response).
+async function sdkJson(promise) {
+  const res = await promise;
+  const text = await res.text();
+  return { status: res.status, contentType: res.headers.get('content-type'), text, json: JSON.parse(text) };
+}
+
+// Runs an SDK call expected to fail; resolves with the RequestError (status, body).
+async function sdkError(promiseOrFn) {
+  try {
+    const p = typeof promiseOrFn === 'function' ? promiseOrFn() : promiseOrFn;
+    const res = await p;
+    const text = await res.text();
+    throw Object.assign(new Error(`expected the request to fail but got ${res.status}: ${text}`), { unexpectedSuccess: true });
+  } catch (e) {
+    if (e.unexpectedSuccess) throw e;
+    if (e.status === undefined) throw e; // SDK-side or network failure, not an HTTP error
+    return e;
+  }
+}
+
+function uniq(prefix = 'ch') {
+  return `${prefix}-${crypto.randomBytes(5).toString('hex')}`;
+}
+
+module.exports = {
+  REPO_ROOT,
+  DEFAULT_WAIT_MS,
+  ENCRYPTION_MASTER_KEY_B64,
+  PusherClient,
+  PusherServer,
+  buildHerald,
+  heraldBinary,
+  startHerald,
+  useHerald,
+  waitFor,
+  waitForArgs,
+  withTimeout,
+  eventually,
+  subscribe,
+  recordChannel,
+  RawSocket,
+  signRequest,
+  signedFetch,
+  sdkJson,
+  sdkError,
+  hmacHex,
+  md5Hex,
+  uniq,
+};
