@@ -108,13 +108,18 @@ func (h *hub) remove(sub *subscription) (last bool) {
 	return last
 }
 
-// fanout hands frame to every local subscriber of the channel except the socket except (may be nil).
-// It never blocks on a subscriber: send only enqueues.
-func (h *hub) fanout(k channelKey, frame []byte, except string) int {
+// lookup returns the channel, or nil when it has no local subscriber.
+func (h *hub) lookup(k channelKey) *channel {
 	s := h.shard(k)
 	s.mu.RLock()
-	ch := s.channels[k]
-	s.mu.RUnlock()
+	defer s.mu.RUnlock()
+	return s.channels[k]
+}
+
+// fanout hands frame to every local subscriber of the channel except the socket except (may be
+// empty). It never blocks on a subscriber: send only enqueues.
+func (h *hub) fanout(k channelKey, frame []byte, except string) int {
+	ch := h.lookup(k)
 	if ch == nil {
 		return 0
 	}
@@ -131,10 +136,7 @@ func (h *hub) fanout(k channelKey, frame []byte, except string) int {
 
 // count returns the number of local subscriptions of a channel.
 func (h *hub) count(k channelKey) int {
-	s := h.shard(k)
-	s.mu.RLock()
-	ch := s.channels[k]
-	s.mu.RUnlock()
+	ch := h.lookup(k)
 	if ch == nil {
 		return 0
 	}
