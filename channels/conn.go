@@ -159,7 +159,8 @@ func (c *Conn) send(frame []byte) bool {
 	if c.queued+c.inflight+len(frame) > c.srv.cfg.MaxQueueBytes {
 		c.startClose(pusher.CloseError(pusher.CodeOverCapacity, "Client too slow: messages were dropped"), true)
 		c.qmu.Unlock()
-		c.srv.stats.SlowConsumers.Add(1)
+		c.srv.stats.SlowConsumers.Add(1) // once: the connection is closing from now on
+		c.logger().Warn().Int("max_queue_bytes", c.srv.cfg.MaxQueueBytes).Msg("slow consumer disconnected")
 		return false
 	}
 	c.queue = append(c.queue, frame)

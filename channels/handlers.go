@@ -25,12 +25,14 @@ func (c *Conn) handleFrame(b []byte) {
 		c.handleSubscribe(f)
 	case pusher.EventUnsubscribe:
 		c.handleUnsubscribe(f)
+	case pusher.EventSignin:
+		c.sendError(pusher.Errorf("User authentication (pusher:signin) is not supported by this server yet"))
 	default:
 		if pusher.IsClientEvent(f.Event) {
 			c.handleClientEvent(f)
 			return
 		}
-		c.sendError(pusher.Errorf("Unsupported event '%s'", truncate(f.Event, 64)))
+		c.sendError(pusher.Errorf("Unsupported event '%s'", pusher.Truncate(f.Event, 64)))
 	}
 }
 
@@ -95,11 +97,11 @@ func (c *Conn) subscribe(d pusher.SubscribeData) *pusher.Error {
 	})
 	c.subs[name] = sub
 	if occupied {
-		c.srv.hooks.ChannelOccupied(c.app.ID, name)
+		c.srv.hooks.Emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookChannelOccupied, Channel: name})
 	}
 	if first {
 		c.srv.publish(c.app.ID, name, pusher.EventFrame(pusher.EventMemberAdded, name, pusher.MemberAddedData(member), ""), c.id)
-		c.srv.hooks.MemberAdded(c.app.ID, name, member.UserID)
+		c.srv.hooks.Emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookMemberAdded, Channel: name, UserID: member.UserID})
 	}
 	return nil
 }
@@ -151,11 +153,11 @@ func (c *Conn) leave(sub *subscription) {
 		}
 		if last {
 			c.srv.publish(c.app.ID, name, pusher.EventFrame(pusher.EventMemberRemoved, name, pusher.MemberRemovedData(userID), ""), "")
-			c.srv.hooks.MemberRemoved(c.app.ID, name, userID)
+			c.srv.hooks.Emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookMemberRemoved, Channel: name, UserID: userID})
 		}
 	}
 	if vacated {
-		c.srv.hooks.ChannelVacated(c.app.ID, name)
+		c.srv.hooks.Emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookChannelVacated, Channel: name})
 	}
 }
 
@@ -177,7 +179,7 @@ func (c *Conn) handleClientEvent(f pusher.ClientFrame) {
 	}
 	sub := c.subs[f.Channel]
 	if sub == nil {
-		c.sendError(pusher.Errorf("Client event rejected - not subscribed to channel '%s'", truncate(f.Channel, 200)))
+		c.sendError(pusher.Errorf("Client event rejected - not subscribed to channel '%s'", pusher.Truncate(f.Channel, 200)))
 		return
 	}
 	data := "{}"
@@ -198,13 +200,6 @@ func (c *Conn) handleClientEvent(f pusher.ClientFrame) {
 	}
 	userID := sub.member.UserID
 	c.srv.publish(c.app.ID, f.Channel, pusher.EventFrame(f.Event, f.Channel, data, userID), c.id)
-	c.srv.hooks.ClientEvent(c.app.ID, f.Channel, f.Event, data, c.id, userID)
-}
-
-// truncate bounds how much of a client's input an error message repeats.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
+	c.srv.hooks.Emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookClientEvent, Channel: f.Channel,
+		Event: f.Event, Data: data, SocketID: c.id, UserID: userID})
 }

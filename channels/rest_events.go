@@ -110,13 +110,13 @@ func validateTrigger(a *app, req pusher.TriggerRequest, inBatch bool) (trigger, 
 	case len(req.Name) > l.MaxEventNameLength:
 		return trigger{}, pusher.Errorf("Event name too long: at most %d characters", l.MaxEventNameLength)
 	case pusher.IsReserved(req.Name):
-		return trigger{}, pusher.Errorf("Event name '%s' is reserved: pusher: and pusher_internal: events cannot be published", truncate(req.Name, 64))
+		return trigger{}, pusher.Errorf("Event name '%s' is reserved: pusher: and pusher_internal: events cannot be published", pusher.Truncate(req.Name, 64))
 	case req.Data == nil:
 		return trigger{}, pusher.Errorf("Missing data")
 	case len(*req.Data) > l.MaxEventDataBytes:
 		return trigger{}, &pusher.Error{Message: "Event data too large: at most " + itoa(l.MaxEventDataBytes) + " bytes", Status: http.StatusRequestEntityTooLarge}
 	case req.SocketID != "" && !pusher.ValidSocketID(req.SocketID):
-		return trigger{}, pusher.Errorf("Invalid socket_id '%s'", truncate(req.SocketID, 64))
+		return trigger{}, pusher.Errorf("Invalid socket_id '%s'", pusher.Truncate(req.SocketID, 64))
 	}
 	channels := req.Channels
 	if inBatch && len(channels) > 0 {

@@ -71,7 +71,7 @@ func (s *Server) admit(c *Conn, r *http.Request) *pusher.Error {
 	a := s.apps.byKey[key]
 	switch {
 	case a == nil:
-		return pusher.CloseError(pusher.CodeAppNotFound, "App key "+truncate(key, 64)+" does not exist")
+		return pusher.CloseError(pusher.CodeAppNotFound, "App key "+pusher.Truncate(key, 64)+" does not exist")
 	case !a.Enabled:
 		return pusher.CloseError(pusher.CodeAppDisabled, "Application is disabled")
 	case a.RequireTLS && !s.isTLS(r):

@@ -77,7 +77,7 @@ func ValidateChannelName(name string, maxLen int) *Error {
 	}
 	for i := 0; i < len(rest); i++ {
 		if !channelByte[rest[i]] {
-			return &Error{Message: "Invalid channel name '" + truncate(name, 64) +
+			return &Error{Message: "Invalid channel name '" + Truncate(name, 64) +
 				"': allowed characters are A-Z a-z 0-9 _ - = @ , . ;", Type: TypeInvalidChannel}
 		}
 	}
@@ -98,8 +98,9 @@ var channelByte = func() (t [256]bool) {
 	return t
 }()
 
-// truncate shortens s to at most n bytes so that error messages stay small whatever a client sent.
-func truncate(s string, n int) string {
+// Truncate shortens s to at most n bytes, so that messages quoting a client's input stay small
+// whatever it sent.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
