@@ -11,6 +11,9 @@ type Message struct {
 	// Except is a socket id that must not receive the frame (the sender of a client event, or the
 	// socket_id a REST publish excluded); empty for none.
 	Except string
+	// Terminate, instead of delivering Frame, closes every subscriber with 4009. Sent to a user's
+	// #server-to-user- channel it ends all the user's connections on every node.
+	Terminate bool
 }
 
 // Broker carries every publish to every node, this one included, so there is one delivery path

@@ -27,6 +27,12 @@ type Conn struct {
 	// Owned by the read loop.
 	subs map[string]*subscription
 	rate rateWindow
+	user *pusher.UserData // set by a successful pusher:signin
+
+	// authorized is set once the socket signs in or subscribes to a private or presence channel; the
+	// authorization timer (apps with AuthorizationTimeout) closes the socket unless it is.
+	authorized atomic.Bool
+	authTimer  *time.Timer
 
 	// The send queue, guarded by qmu. The byte bound applies to queued (bytes waiting in queue) plus
 	// inflight (bytes of the batch the writer holds): the true backlog of the client.
@@ -126,6 +132,9 @@ func (c *Conn) discard(r io.Reader) { _, _ = io.Copy(io.Discard, r) }
 // (presence members and vacated hooks included) and free the socket id.
 func (c *Conn) cleanup() {
 	c.idle.Stop()
+	if c.authTimer != nil {
+		c.authTimer.Stop()
+	}
 	c.qmu.Lock()
 	c.closing = true
 	c.queue, c.spare, c.queued, c.closeErr = nil, nil, 0, nil
@@ -133,6 +142,7 @@ func (c *Conn) cleanup() {
 	for _, sub := range c.subs {
 		c.leave(sub)
 	}
+	c.signout()
 	c.srv.conns.unregister(c)
 	_ = c.ws.CloseNow()
 	close(c.done)

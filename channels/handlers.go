@@ -26,7 +26,7 @@ func (c *Conn) handleFrame(b []byte) {
 	case pusher.EventUnsubscribe:
 		c.handleUnsubscribe(f)
 	case pusher.EventSignin:
-		c.sendError(pusher.Errorf("User authentication (pusher:signin) is not supported by this server yet"))
+		c.handleSignin(f)
 	default:
 		if pusher.IsClientEvent(f.Event) {
 			c.handleClientEvent(f)
@@ -55,13 +55,14 @@ func (c *Conn) subscribe(d pusher.SubscribeData) *pusher.Error {
 		return perr
 	}
 	if sub := c.subs[name]; sub != nil {
-		// Idempotent: confirm again, counting nothing twice and announcing no one.
+		// Idempotent: confirm again, counting nothing twice and announcing no one. A signed-in socket
+		// already belongs to its own #server-to-user- channel, so its subscribe lands here too.
 		c.send(c.succeeded(sub))
 		return nil
 	}
-	kind, _ := pusher.KindOf(name)
+	kind, cached := pusher.KindOf(name)
 	if kind == pusher.KindServerToUser {
-		return pusher.AuthError("Subscribing to " + pusher.ServerToUserPrefix + " channels requires signing in as that user")
+		return pusher.AuthError("Subscribing to " + pusher.ServerToUserPrefix + "<id> requires signing in as that user first")
 	}
 	if len(c.subs) >= limits.MaxChannelsPerSocket {
 		return pusher.LimitError(403, "Too many subscriptions: at most %d channels per connection", limits.MaxChannelsPerSocket)
@@ -75,35 +76,55 @@ func (c *Conn) subscribe(d pusher.SubscribeData) *pusher.Error {
 	var member pusher.Member
 	first := false
 	if kind == pusher.KindPresence {
-		if channelData == "" {
-			return pusher.AuthError("Presence subscription requires channel_data with a user_id")
-		}
 		var perr *pusher.Error
-		if member, perr = pusher.ParseChannelData(channelData, limits); perr != nil {
+		if member, first, perr = c.joinPresence(name, channelData); perr != nil {
 			return perr
-		}
-		var err error
-		first, err = c.srv.presence.Join(context.Background(), c.app.ID, name, c.id, member, limits.MaxPresenceMembers)
-		if errors.Is(err, ErrPresenceFull) {
-			return pusher.LimitError(403, "Presence channel is full: at most %d members", limits.MaxPresenceMembers)
-		}
-		if err != nil {
-			c.logger().Error().Err(err).Str("channel", name).Msg("presence join failed")
-			return pusher.Errorf("Subscription failed: presence is unavailable, try again")
 		}
 	}
 	sub, occupied := c.srv.hub.add(channelKey{c.app.ID, name}, c, member, func(sub *subscription) {
 		c.send(c.succeeded(sub))
+		if cached {
+			c.replayCache(sub.ch)
+		}
 	})
 	c.subs[name] = sub
+	if kind.NeedsSignature() {
+		c.authorized.Store(true)
+	}
 	if occupied {
-		c.srv.hooks.Emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookChannelOccupied, Channel: name})
+		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookChannelOccupied, Channel: name})
 	}
 	if first {
 		c.srv.publish(c.app.ID, name, pusher.EventFrame(pusher.EventMemberAdded, name, pusher.MemberAddedData(member), ""), c.id)
-		c.srv.hooks.Emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookMemberAdded, Channel: name, UserID: member.UserID})
+		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookMemberAdded, Channel: name, UserID: member.UserID})
 	}
+	c.srv.countChanged(c.app, name)
 	return nil
+}
+
+// joinPresence adds the socket to a presence channel as the member its channel_data names, or, with
+// no channel_data, as the user it signed in as. first reports that the user is new to the channel.
+func (c *Conn) joinPresence(name, channelData string) (member pusher.Member, first bool, perr *pusher.Error) {
+	limits := c.app.Limits
+	switch {
+	case channelData != "":
+		if member, perr = pusher.ParseChannelData(channelData, limits); perr != nil {
+			return member, false, perr
+		}
+	case c.user != nil:
+		member = pusher.Member{UserID: c.user.ID, Info: c.user.Info}
+	default:
+		return member, false, pusher.AuthError("Presence subscription requires channel_data with a user_id, or signing in first")
+	}
+	first, err := c.srv.presence.Join(context.Background(), c.app.ID, name, c.id, member, limits.MaxPresenceMembers)
+	if errors.Is(err, ErrPresenceFull) {
+		return member, false, pusher.LimitError(403, "Presence channel is full: at most %d members", limits.MaxPresenceMembers)
+	}
+	if err != nil {
+		c.logger().Error().Err(err).Str("channel", name).Msg("presence join failed")
+		return member, false, pusher.Errorf("Subscription failed: presence is unavailable, try again")
+	}
+	return member, first, nil
 }
 
 // succeeded encodes subscription_succeeded; for presence channels it carries the current members.
@@ -120,6 +141,30 @@ func (c *Conn) succeeded(sub *subscription) []byte {
 	return pusher.EventFrame(pusher.EventSubscriptionSucceeded, sub.ch.key.name, data, "")
 }
 
+// cacheMissInterval is the least time between two cache_miss webhooks of one channel: subscribers
+// arriving together produce one.
+const cacheMissInterval = 5e9
+
+// replayCache sends a cache channel's last event right after subscription_succeeded, or
+// pusher:cache_miss. It runs with the channel locked, between the subscription becoming visible and
+// any later fan-out, and a publish stores its event before fanning it out: the subscriber therefore
+// sees either the newest event replayed or it live, never an older one after it.
+func (c *Conn) replayCache(ch *channel) {
+	ev, _, ok, err := c.srv.cache.Get(context.Background(), c.app.ID, ch.key.name)
+	if err != nil {
+		c.logger().Error().Err(err).Str("channel", ch.key.name).Msg("cache unavailable")
+	}
+	if ok {
+		c.send(ev.Frame)
+		return
+	}
+	c.send(pusher.CacheMissFrame(ch.key.name))
+	if now := monotonic(); ch.missSentAt == 0 || now-ch.missSentAt >= cacheMissInterval {
+		ch.missSentAt = now
+		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookCacheMiss, Channel: ch.key.name})
+	}
+}
+
 // rejectSubscription answers a failed subscribe the Pusher way (pusher:error, code null) and, unless
 // switched off, with a channel-scoped pusher:subscription_error the SDKs hand to the application.
 func (c *Conn) rejectSubscription(channel string, perr *pusher.Error) {
@@ -129,13 +174,15 @@ func (c *Conn) rejectSubscription(channel string, perr *pusher.Error) {
 	}
 }
 
+// handleUnsubscribe leaves a channel. Unknown channels are ignored, as are Herald's internal ones: a
+// signed-in socket's own channels last as long as its sign-in.
 func (c *Conn) handleUnsubscribe(f pusher.ClientFrame) {
 	var d pusher.SubscribeData
 	if err := pusher.DecodeData(f.Data, &d); err != nil || d.Channel == "" {
 		c.sendError(pusher.Errorf("Invalid unsubscribe: data must be an object with a channel name"))
 		return
 	}
-	if sub := c.subs[d.Channel]; sub != nil {
+	if sub := c.subs[d.Channel]; sub != nil && !isInternal(d.Channel) {
 		c.leave(sub)
 		delete(c.subs, d.Channel)
 	}
@@ -153,53 +200,21 @@ func (c *Conn) leave(sub *subscription) {
 		}
 		if last {
 			c.srv.publish(c.app.ID, name, pusher.EventFrame(pusher.EventMemberRemoved, name, pusher.MemberRemovedData(userID), ""), "")
-			c.srv.hooks.Emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookMemberRemoved, Channel: name, UserID: userID})
+			c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookMemberRemoved, Channel: name, UserID: userID})
 		}
 	}
 	if vacated {
-		c.srv.hooks.Emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookChannelVacated, Channel: name})
+		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookChannelVacated, Channel: name})
 	}
+	c.srv.countChanged(c.app, name)
 }
 
-// handleClientEvent relays a client- event to the channel's other subscribers, checking in Pusher's
-// order: feature enabled, name, channel kind, subscription, size, then rate.
-func (c *Conn) handleClientEvent(f pusher.ClientFrame) {
-	limits := c.app.Limits
-	if !c.app.ClientEvents {
-		c.sendError(pusher.Errorf("To send client events, you must enable this feature in the Settings page of your dashboard."))
+// joinInternal subscribes the socket to one of Herald's own channels (its #server-to-user- channel, or
+// a #watchlist- channel). They count against no limit the client controls and fire no webhooks.
+func (c *Conn) joinInternal(name string) {
+	if c.subs[name] != nil {
 		return
 	}
-	if len(f.Event) > limits.MaxEventNameLength {
-		c.sendError(pusher.Errorf("Client event rejected - event name longer than %d characters", limits.MaxEventNameLength))
-		return
-	}
-	if kind, _ := pusher.KindOf(f.Channel); !kind.AllowsClientEvents() {
-		c.sendError(pusher.Errorf("Client event rejected - only supported on private and presence channels"))
-		return
-	}
-	sub := c.subs[f.Channel]
-	if sub == nil {
-		c.sendError(pusher.Errorf("Client event rejected - not subscribed to channel '%s'", pusher.Truncate(f.Channel, 200)))
-		return
-	}
-	data := "{}"
-	if len(f.Data) > 0 {
-		var err error
-		if data, err = pusher.TextOf(f.Data); err != nil {
-			c.sendError(pusher.Errorf("Client event rejected - data is not valid JSON"))
-			return
-		}
-	}
-	if len(data) > limits.MaxEventDataBytes {
-		c.sendError(pusher.Errorf("Client event rejected - data larger than %d bytes", limits.MaxEventDataBytes))
-		return
-	}
-	if !c.rate.allow(monotonic(), limits.ClientEventsPerSecond) {
-		c.sendError(&pusher.Error{Code: pusher.CodeClientEventLimit, Message: "Client event rejected due to rate limit"})
-		return
-	}
-	userID := sub.member.UserID
-	c.srv.publish(c.app.ID, f.Channel, pusher.EventFrame(f.Event, f.Channel, data, userID), c.id)
-	c.srv.hooks.Emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookClientEvent, Channel: f.Channel,
-		Event: f.Event, Data: data, SocketID: c.id, UserID: userID})
+	sub, _ := c.srv.hub.add(channelKey{c.app.ID, name}, c, pusher.Member{}, nil)
+	c.subs[name] = sub
 }

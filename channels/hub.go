@@ -3,6 +3,7 @@ package channels
 import (
 	"hash/maphash"
 	"sync"
+	"time"
 
 	"github.com/herald-rt/herald/pusher"
 )
@@ -34,6 +35,12 @@ type channel struct {
 	key  channelKey
 	mu   sync.RWMutex
 	subs []*subscription
+
+	// Guarded by mu: when this node last announced the subscription count (and a pending trailing
+	// announcement), and when it last reported a cache miss, so neither floods.
+	countSentAt int64
+	countTimer  *time.Timer
+	missSentAt  int64
 }
 
 // subscription is one socket on one channel. It is owned by the socket's read loop except for index,
@@ -119,19 +126,27 @@ func (h *hub) lookup(k channelKey) *channel {
 // fanout hands frame to every local subscriber of the channel except the socket except (may be
 // empty). It never blocks on a subscriber: send only enqueues.
 func (h *hub) fanout(k channelKey, frame []byte, except string) int {
-	ch := h.lookup(k)
-	if ch == nil {
-		return 0
-	}
 	n := 0
-	ch.mu.RLock()
-	for _, sub := range ch.subs {
-		if sub.conn.id != except && sub.conn.send(frame) {
+	h.each(k, func(c *Conn) {
+		if c.id != except && c.send(frame) {
 			n++
 		}
+	})
+	return n
+}
+
+// each calls fn for every local subscriber of the channel, under the channel's read lock: fn must
+// not block.
+func (h *hub) each(k channelKey, fn func(*Conn)) {
+	ch := h.lookup(k)
+	if ch == nil {
+		return
+	}
+	ch.mu.RLock()
+	for _, sub := range ch.subs {
+		fn(sub.conn)
 	}
 	ch.mu.RUnlock()
-	return n
 }
 
 // count returns the number of local subscriptions of a channel.

@@ -15,6 +15,8 @@ func monotonic() int64 { return int64(time.Since(epoch)) }
 // touch records inbound activity: any frame, Ping or Pong.
 func (c *Conn) touch() { c.lastActive.Store(monotonic()) }
 
+// Timers that end connections: the idle probe and the authorization deadline.
+
 // startLiveness arms the idle check. It is one runtime timer per connection that fires at most once
 // per activity timeout, instead of a reset on every frame.
 func (c *Conn) startLiveness() {
@@ -54,4 +56,18 @@ func (c *Conn) isClosing() bool {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	return c.closing
+}
+
+// startAuthorizationTimer enforces the app's AuthorizationTimeout: a socket that has neither signed in
+// nor subscribed to a private or presence channel by then is closed with 4009.
+func (c *Conn) startAuthorizationTimer() {
+	timeout := c.app.AuthorizationTimeout
+	if timeout <= 0 {
+		return
+	}
+	c.authTimer = time.AfterFunc(timeout, func() {
+		if !c.authorized.Load() {
+			c.closeWith(pusher.CloseError(pusher.CodeUnauthorized, "Connection not authorized within "+timeout.String()))
+		}
+	})
 }

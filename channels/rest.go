@@ -22,6 +22,8 @@ func (s *Server) restRoutes(r chi.Router) {
 	r.Get("/channels", s.serveChannels)
 	r.Get("/channels/{channel}", s.serveChannel)
 	r.Get("/channels/{channel}/users", s.serveUsers)
+	r.Post("/users/{userID}/terminate_connections", s.serveTerminate)
+	r.Get("/users/{userID}", s.serveUserStatus)
 }
 
 type restContextKey struct{}

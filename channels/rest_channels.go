@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -13,7 +14,7 @@ import (
 )
 
 // serveChannels lists the app's occupied channels, optionally filtered by prefix, with the attributes
-// asked for. #server-to-user- channels are internal and never listed.
+// asked for. Internal channels (#server-to-user-, #watchlist-) are never listed.
 func (s *Server) serveChannels(w http.ResponseWriter, r *http.Request) {
 	rr := restFrom(r)
 	q := r.URL.Query()
@@ -25,7 +26,7 @@ func (s *Server) serveChannels(w http.ResponseWriter, r *http.Request) {
 	}
 	var names []string
 	s.hub.channels(rr.app.ID, func(name string, _ int) {
-		if strings.HasPrefix(name, prefix) && !strings.HasPrefix(name, pusher.ServerToUserPrefix) {
+		if strings.HasPrefix(name, prefix) && !isInternal(name) {
 			names = append(names, name)
 		}
 	})
@@ -55,11 +56,23 @@ func (s *Server) serveChannel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	attrs := s.attributes(r.Context(), rr.app, name, info)
-	writeJSON(w, pusher.ChannelResponse{
+	resp := pusher.ChannelResponse{
 		Occupied:          s.hub.count(channelKey{rr.app.ID, name}) > 0,
 		UserCount:         attrs.UserCount,
 		SubscriptionCount: attrs.SubscriptionCount,
-	})
+	}
+	if info.cache {
+		resp.Cache = &pusher.CacheField{}
+		ev, ttl, ok, err := s.cache.Get(r.Context(), rr.app.ID, name)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "Cache is unavailable, try again")
+			return
+		}
+		if ok {
+			resp.Cache.Info = &pusher.CacheInfo{Data: ev.Data, TTL: int((ttl + time.Second - 1) / time.Second)}
+		}
+	}
+	writeJSON(w, resp)
 }
 
 // serveUsers lists the distinct users of a presence channel.

@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -32,7 +33,7 @@ func parseInfo(s string) channelInfo {
 			i.userCount = true
 		case pusher.InfoSubscriptionCount:
 			i.subscriptionCount = true
-		case "cache":
+		case pusher.InfoCache:
 			i.cache = true
 		}
 	}
@@ -51,7 +52,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		writeProtocolError(w, perr)
 		return
 	}
-	s.publishTrigger(rr.app, t)
+	s.publishTrigger(r.Context(), rr.app, t)
 	resp := pusher.TriggerResponse{}
 	if t.info.any() {
 		resp.Channels = make(map[string]pusher.ChannelAttributes, len(t.channels))
@@ -86,7 +87,7 @@ func (s *Server) serveBatchEvents(w http.ResponseWriter, r *http.Request) {
 		anyInfo = anyInfo || t.info.any()
 	}
 	for _, t := range triggers {
-		s.publishTrigger(rr.app, t)
+		s.publishTrigger(r.Context(), rr.app, t)
 	}
 	resp := pusher.BatchResponse{}
 	if anyInfo {
@@ -163,9 +164,16 @@ func dedupe(channels []string) []string {
 	return out
 }
 
-// publishTrigger encodes the event once per channel and publishes it.
-func (s *Server) publishTrigger(a *app, t trigger) {
+// publishTrigger encodes the event once per channel and publishes it. A cache channel stores the event
+// before it is fanned out, so a concurrent subscriber gets it either replayed or live (see replayCache).
+func (s *Server) publishTrigger(ctx context.Context, a *app, t trigger) {
 	for _, ch := range t.channels {
-		s.publish(a.ID, ch, pusher.EventFrame(t.name, ch, t.data, ""), t.except)
+		frame := pusher.EventFrame(t.name, ch, t.data, "")
+		if _, cached := pusher.KindOf(ch); cached {
+			if err := s.cache.Set(ctx, a.ID, ch, CachedEvent{Data: t.data, Frame: frame}, s.cfg.CacheTTL); err != nil {
+				s.log.Error().Err(err).Str("app_id", a.ID).Str("channel", ch).Msg("cache store failed")
+			}
+		}
+		s.publish(a.ID, ch, frame, t.except)
 	}
 }

@@ -51,6 +51,15 @@ type Config struct {
 	Broker Broker
 	// Presence stores presence members. Nil: a MemoryPresence (one node).
 	Presence Presence
+	// Users records signed-in users. Nil: a MemoryUsers (one node).
+	Users Users
+	// Cache keeps the last event of cache channels. Nil: a MemoryCache of 100,000 channels.
+	Cache Cache
+	// CacheTTL is how long a cache channel keeps its last event. Default 30 min, Pusher's value.
+	CacheTTL time.Duration
+	// WatchlistGrace delays a watched user's offline event, so a page reload is not seen as leaving.
+	// Default 3 s.
+	WatchlistGrace time.Duration
 	// Hooks receives lifecycle events for webhooks. Nil: none.
 	Hooks Hooks
 	// Logger is the server's logger. Nil: nothing is logged.
@@ -65,11 +74,16 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.WriteTimeout, 10*time.Second)
 	setDefault(&c.MaxQueueBytes, 1<<20)
 	setDefault(&c.MaxFrameBytes, 64<<10)
+	setDefault(&c.CacheTTL, 30*time.Minute)
+	setDefault(&c.WatchlistGrace, 3*time.Second)
 	if c.Broker == nil {
 		c.Broker = NewMemoryBroker()
 	}
 	if c.Presence == nil {
 		c.Presence = NewMemoryPresence()
+	}
+	if c.Users == nil {
+		c.Users = NewMemoryUsers()
 	}
 	if c.Hooks == nil {
 		c.Hooks = noHooks{}
@@ -80,6 +94,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Cache == nil {
+		c.Cache = NewMemoryCache(0, c.Now)
 	}
 	return c
 }
@@ -100,7 +117,10 @@ type Server struct {
 	conns    *connRegistry
 	broker   Broker
 	presence Presence
+	users    Users
+	cache    Cache
 	hooks    Hooks
+	offline  offlineTimers
 	frames   framePool
 	stats    Stats
 	draining atomic.Bool
@@ -131,7 +151,10 @@ func New(cfg Config) (*Server, error) {
 		conns:    newConnRegistry(),
 		broker:   cfg.Broker,
 		presence: cfg.Presence,
+		users:    cfg.Users,
+		cache:    cfg.Cache,
 		hooks:    cfg.Hooks,
+		offline:  offlineTimers{pending: make(map[userKey]*time.Timer)},
 	}
 	if err := s.broker.Start(s.deliver); err != nil {
 		return nil, err
@@ -156,10 +179,28 @@ func (s *Server) publish(appID, channel string, frame []byte, except string) {
 
 // deliver is where the broker hands every message to this node.
 func (s *Server) deliver(m Message) {
-	if n := s.hub.fanout(channelKey{m.AppID, m.Channel}, m.Frame, m.Except); n > 0 {
+	k := channelKey{m.AppID, m.Channel}
+	if m.Terminate {
+		s.hub.each(k, func(c *Conn) {
+			c.closeWith(pusher.CloseError(pusher.CodeUnauthorized, "Connection terminated by the application"))
+		})
+		return
+	}
+	if n := s.hub.fanout(k, m.Frame, m.Except); n > 0 {
 		s.stats.Deliveries.Add(int64(n))
 	}
 }
+
+// emit reports a lifecycle event to the hooks; Herald's internal #-channels have no lifecycle.
+func (s *Server) emit(appID string, e pusher.WebhookEvent) {
+	if !isInternal(e.Channel) {
+		s.hooks.Emit(appID, e)
+	}
+}
+
+// isInternal reports whether a channel is one of Herald's own: #server-to-user- channels (which
+// clients may name) and the #watchlist- channels that carry watchlist events (which they may not).
+func isInternal(channel string) bool { return channel != "" && channel[0] == '#' }
 
 // Handler returns the HTTP handler: /up, the WebSocket route /app/{key} and the REST API
 // /apps/{app_id}/…, also under PathPrefix when one is set.

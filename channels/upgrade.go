@@ -40,6 +40,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	c.subs = make(map[string]*subscription)
 	s.stats.ConnectionsAccepted.Add(1)
 	c.startLiveness()
+	c.startAuthorizationTimer()
 	c.send(pusher.ConnectionEstablishedFrame(c.id, max(1, int(s.cfg.ActivityTimeout/time.Second))))
 	c.run()
 }

@@ -3,6 +3,7 @@ package pusher
 import (
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // App is one tenant: its credentials, switches and limits. Connections and REST calls always act
@@ -21,6 +22,12 @@ type App struct {
 	RequireTLS bool
 	// MaxConnections caps the app's open connections (4004 past it); 0 means unlimited.
 	MaxConnections int
+	// SubscriptionCount sends pusher_internal:subscription_count to the subscribers of public and
+	// private channels whenever their number changes (Pusher's opt-in feature).
+	SubscriptionCount bool
+	// AuthorizationTimeout closes, with 4009, connections that neither sign in nor subscribe to a
+	// private or presence channel within it; 0 means connections need not authorize.
+	AuthorizationTimeout time.Duration
 
 	Limits Limits
 }
@@ -101,6 +108,8 @@ func (a *App) Validate() error {
 		return fmt.Errorf("app %q: secret is empty", a.ID)
 	case a.MaxConnections < 0:
 		return fmt.Errorf("app %q: max_connections is negative", a.ID)
+	case a.AuthorizationTimeout < 0:
+		return fmt.Errorf("app %q: authorization_timeout is negative", a.ID)
 	}
 	for _, f := range a.Limits.fields() {
 		if *f.value < 0 {

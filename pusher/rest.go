@@ -1,5 +1,7 @@
 package pusher
 
+import "encoding/json"
+
 // Bodies of the REST API under /apps/{app_id}. Maps are always encoded as objects, never as [], because
 // the PHP and Go SDKs fail on an empty array where they expect an object.
 
@@ -43,12 +45,23 @@ type ChannelsResponse struct {
 	Channels map[string]ChannelAttributes `json:"channels"`
 }
 
-// ChannelResponse answers GET /channels/{name}.
+// ChannelResponse answers GET /channels/{name}. Cache is present only when info=cache was asked for,
+// and is then null when nothing is cached.
 type ChannelResponse struct {
-	Occupied          bool `json:"occupied"`
-	UserCount         *int `json:"user_count,omitempty"`
-	SubscriptionCount *int `json:"subscription_count,omitempty"`
+	Occupied          bool        `json:"occupied"`
+	UserCount         *int        `json:"user_count,omitempty"`
+	SubscriptionCount *int        `json:"subscription_count,omitempty"`
+	Cache             *CacheField `json:"cache,omitempty"`
 }
+
+// CacheField is the cache attribute: null when the channel has no cached event.
+type CacheField struct{ Info *CacheInfo }
+
+// MarshalJSON encodes the cached event's info, or null.
+func (f CacheField) MarshalJSON() ([]byte, error) { return json.Marshal(f.Info) }
+
+// UnmarshalJSON reads the cache attribute, null included.
+func (f *CacheField) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &f.Info) }
 
 // UsersResponse answers GET /channels/{name}/users.
 type UsersResponse struct {
@@ -64,4 +77,5 @@ type User struct {
 const (
 	InfoUserCount         = "user_count"
 	InfoSubscriptionCount = "subscription_count"
+	InfoCache             = "cache"
 )
