@@ -14,16 +14,21 @@ import (
 	"github.com/herald-rt/herald/pusher"
 )
 
-// restRoutes mounts the REST API under /apps/{appID}. Every route is authenticated first.
+// restRoutes mounts the REST API under /apps/{appID}: the signed calls, each authenticated first, and
+// the token authorization endpoints, which carry their own credential.
 func (s *Server) restRoutes(r chi.Router) {
-	r.Use(s.authenticate)
-	r.Post("/events", s.serveEvents)
-	r.Post("/batch_events", s.serveBatchEvents)
-	r.Get("/channels", s.serveChannels)
-	r.Get("/channels/{channel}", s.serveChannel)
-	r.Get("/channels/{channel}/users", s.serveUsers)
-	r.Post("/users/{userID}/terminate_connections", s.serveTerminate)
-	r.Get("/users/{userID}", s.serveUserStatus)
+	r.Use(boundRequest)
+	r.Group(func(r chi.Router) {
+		r.Use(s.authenticate)
+		r.Post("/events", s.serveEvents)
+		r.Post("/batch_events", s.serveBatchEvents)
+		r.Get("/channels", s.serveChannels)
+		r.Get("/channels/{channel}", s.serveChannel)
+		r.Get("/channels/{channel}/users", s.serveUsers)
+		r.Post("/users/{userID}/terminate_connections", s.serveTerminate)
+		r.Get("/users/{userID}", s.serveUserStatus)
+	})
+	r.Group(s.tokenRoutes)
 }
 
 type restContextKey struct{}
@@ -40,13 +45,20 @@ func restFrom(r *http.Request) restRequest { return r.Context().Value(restContex
 // read or write timeout because those would also cut hijacked WebSocket connections.
 const restDeadline = 30 * time.Second
 
-// authenticate resolves the app (404), reads the body within its bound (413), verifies the signature
-// over the raw bytes before any parsing (401) and refuses disabled apps (403).
-func (s *Server) authenticate(next http.Handler) http.Handler {
+// boundRequest gives a REST request its read and write deadlines.
+func boundRequest(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		_ = rc.SetReadDeadline(time.Now().Add(restDeadline))
 		_ = rc.SetWriteDeadline(time.Now().Add(restDeadline))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate resolves the app (404), reads the body within its bound (413), verifies the signature
+// over the raw bytes before any parsing (401) and refuses disabled apps (403).
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a := s.apps.byID[chi.URLParam(r, "appID")]
 		if a == nil {
 			writeError(w, http.StatusNotFound, "Unknown app id")

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/herald-rt/herald/auth"
 	"github.com/herald-rt/herald/pusher"
 )
 
@@ -57,6 +58,9 @@ type Config struct {
 	Cache Cache
 	// CacheTTL is how long a cache channel keeps its last event. Default 30 min, Pusher's value.
 	CacheTTL time.Duration
+	// TokenKeys verifies the bearer tokens of the token authorization endpoints, by app id. An app
+	// not listed verifies HS256 tokens with its secret.
+	TokenKeys map[string]auth.TokenKey
 	// WatchlistGrace delays a watched user's offline event, so a page reload is not seen as leaving.
 	// Default 3 s.
 	WatchlistGrace time.Duration
@@ -141,6 +145,9 @@ func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	apps, err := newAppRegistry(cfg.Apps)
 	if err != nil {
+		return nil, err
+	}
+	if err := tokenKeysValid(cfg.TokenKeys, apps); err != nil {
 		return nil, err
 	}
 	s := &Server{
