@@ -13,6 +13,7 @@
 const { spawn, execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
@@ -308,14 +309,17 @@ function dumpServerOutput(testName) {
 }
 
 /**
- * Register before/after hooks in the current suite/file that start and stop one Herald.
+ * Register before/after hooks in the current suite/file that start and stop one Herald. `opts` is
+ * startHerald's options or a (possibly async) function returning them, called in the `before` hook.
  * Returns a handle whose fields are filled in `before`; use `h.test(name, fn)` to get a per-test
  * scope (`s`) that tracks clients/sockets and closes them afterwards.
  */
 function useHerald(opts = {}) {
   const handle = { server: null };
   before(async () => {
-    handle.server = await startHerald(opts);
+    // opts may be a function, called here: its values (e.g. a webhook receiver's URL) can then come
+    // from an earlier `before` hook.
+    handle.server = await startHerald(typeof opts === 'function' ? await opts() : opts);
   }, { timeout: 5 * 60 * 1000 });
   after(async () => {
     if (handle.server) await handle.server.stop();
@@ -633,6 +637,111 @@ class RawSocket {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Webhook receiver (PROTOCOL.md §6)
+
+/**
+ * A real HTTP server receiving Herald's webhooks. Every request is checked with the `pusher`
+ * package's own `webhook({headers, rawBody})` helper, exactly as an application would; requests it
+ * rejects are kept in `invalid`. Requests are recorded in arrival order as
+ * { path, headers, rawBody, valid, events, timeMs, status, consumed }.
+ * `respond(record)` (optional) returns the HTTP status to answer (default 200).
+ */
+class WebhookReceiver {
+  constructor({ appId, key, secret }) {
+    this.sdk = new PusherServer({ appId, key, secret, host: '127.0.0.1' });
+    this.records = [];
+    this.invalid = [];
+    this.waiters = [];
+    this.respond = null;
+    this.url = null;
+    this.server = http.createServer((req, res) => {
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        const rawBody = Buffer.concat(chunks).toString('utf8');
+        const rec = { path: req.url, headers: req.headers, rawBody, valid: false, events: [], timeMs: undefined, consumed: false };
+        try {
+          const hook = this.sdk.webhook({ headers: req.headers, rawBody });
+          rec.valid = hook.isValid();
+          if (rec.valid) {
+            rec.events = hook.getEvents();
+            rec.time = hook.getTime();
+            rec.timeMs = JSON.parse(rawBody).time_ms;
+          }
+        } catch (e) {
+          rec.error = e.message;
+        }
+        if (!rec.valid) this.invalid.push(rec);
+        rec.status = this.respond ? this.respond(rec) : 200;
+        res.writeHead(rec.status, { 'content-type': 'text/plain' });
+        res.end('ok');
+        this.records.push(rec);
+        for (let i = 0; i < this.waiters.length; i++) {
+          const w = this.waiters[i];
+          let ok = false;
+          try { ok = w.pred(rec); } catch { ok = false; }
+          if (ok) {
+            rec.consumed = true;
+            this.waiters.splice(i, 1);
+            clearTimeout(w.timer);
+            w.resolve(rec);
+            break;
+          }
+        }
+      });
+    });
+  }
+
+  listen() {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(0, '127.0.0.1', () => {
+        this.url = `http://127.0.0.1:${this.server.address().port}`;
+        resolve(this.url);
+      });
+    });
+  }
+
+  transcript() {
+    return JSON.stringify(this.records.slice(-20).map((r) => `${r.status} ${r.path} ${r.rawBody}`));
+  }
+
+  // Next not-yet-consumed request (in arrival order) matching `pred`.
+  next(pred = () => true, ms = DEFAULT_WAIT_MS, what = 'webhook') {
+    for (const r of this.records) {
+      if (!r.consumed && pred(r)) { r.consumed = true; return Promise.resolve(r); }
+    }
+    const p = new Promise((resolve, reject) => {
+      const w = { pred, resolve, reject };
+      w.timer = setTimeout(() => {
+        const idx = this.waiters.indexOf(w);
+        if (idx >= 0) this.waiters.splice(idx, 1);
+        reject(new Error(`timed out after ${ms} ms waiting for ${what}; received: ${this.transcript()}`));
+      }, ms);
+      this.waiters.push(w);
+    });
+    p.catch(() => {});
+    return p;
+  }
+
+  async close() {
+    for (const w of this.waiters.splice(0)) { clearTimeout(w.timer); w.reject(new Error('receiver closed')); }
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+// Registers a `before` hook that starts a WebhookReceiver: call it before the `useHerald` whose
+// config points at `receiver.url`, and register `after(() => receiver.close())` after that
+// `useHerald` (node:test runs `after` hooks in registration order), so that Herald's shutdown can
+// still deliver the webhooks it flushes.
+function useWebhookReceiver(opts) {
+  const rx = new WebhookReceiver(opts);
+  before(() => rx.listen());
+  return rx;
+}
+
+// ---------------------------------------------------------------------------------------------
 // REST signing (PROTOCOL.md §5.2)
 
 const hmacHex = (secret, s) => crypto.createHmac('sha256', secret).update(s, 'utf8').digest('hex');
@@ -742,6 +851,8 @@ module.exports = {
   subscribe,
   recordChannel,
   RawSocket,
+  WebhookReceiver,
+  useWebhookReceiver,
   signRequest,
   signedFetch,
   sdkJson,

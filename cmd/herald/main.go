@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/herald-rt/herald/channels"
+	"github.com/herald-rt/herald/webhooks"
 )
 
 func main() {
@@ -42,7 +43,14 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 		fmt.Fprintf(stderr, "herald: %v\n", err)
 		return 2
 	}
-	srv, err := channels.New(o.serverConfig(&log))
+	hooks, err := webhooks.New(o.webhookConfig(&log))
+	if err != nil {
+		fmt.Fprintf(stderr, "herald: %v\n", err)
+		return 2
+	}
+	cfg := o.serverConfig(&log)
+	cfg.Hooks = hooks
+	srv, err := channels.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "herald: %v\n", err)
 		return 2
@@ -66,7 +74,8 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
-	log.Info().Str("addr", ln.Addr().String()).Int("apps", len(o.apps())).Str("path_prefix", o.PathPrefix).Msg("herald listening")
+	log.Info().Str("addr", ln.Addr().String()).Int("apps", len(o.apps())).Str("path_prefix", o.PathPrefix).
+		Int("webhook_endpoints", o.webhookEndpoints()).Msg("herald listening")
 
 	select {
 	case err := <-serveErr:
@@ -88,9 +97,20 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 		log.Warn().Err(err).Msg("in-flight HTTP requests did not finish in time")
 		code = 1
 	}
-	stats := srv.Stats()
+	// Last, so the vacated and member_removed events of the connections just closed go out too.
+	if err := hooks.Shutdown(shutdownCtx); err != nil {
+		log.Warn().Err(err).Msg("webhooks were not all delivered in time")
+		code = 1
+	}
+	stats, wh := srv.Stats(), hooks.Stats()
+	dropped := zerolog.Dict()
+	for _, r := range webhooks.DropReasons {
+		dropped.Int64(string(r), wh.Dropped[r])
+	}
 	log.Info().Int64("connections_accepted", stats.ConnectionsAccepted.Load()).
-		Int64("slow_consumers", stats.SlowConsumers.Load()).Msg("herald stopped")
+		Int64("slow_consumers", stats.SlowConsumers.Load()).
+		Int64("webhooks_delivered", wh.Delivered).Int64("webhooks_retried", wh.Retried).
+		Dict("webhooks_dropped", dropped).Msg("herald stopped")
 	return code
 }
 
@@ -113,6 +133,38 @@ func (o *options) serverConfig(log *zerolog.Logger) channels.Config {
 	return cfg
 }
 
+// webhookConfig turns options into the webhooks package's Config. A delay or retry window of 0
+// seconds means none, which the package spells as a negative duration.
+func (o *options) webhookConfig(log *zerolog.Logger) webhooks.Config {
+	cfg := webhooks.Config{
+		RemovalDelay: seconds(o.WebhookDelay),
+		Timeout:      seconds(o.WebhookTimeout),
+		RetryFor:     seconds(o.WebhookRetryFor),
+		Logger:       log,
+	}
+	if cfg.RemovalDelay == 0 {
+		cfg.RemovalDelay = -1
+	}
+	if cfg.RetryFor == 0 {
+		cfg.RetryFor = -1
+	}
+	for _, a := range o.apps() {
+		cfg.Apps = append(cfg.Apps, a.webhookApp())
+	}
+	return cfg
+}
+
+// webhookEndpoints counts the configured webhook endpoints over all apps.
+func (o *options) webhookEndpoints() int {
+	n := 0
+	for _, a := range o.apps() {
+		n += len(a.webhookApp().Endpoints)
+	}
+	return n
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
 // warnAboutApps says loudly when the public default secret is in use, and when default-app settings
 // are ignored because the config file lists apps.
 func warnAboutApps(o *options, log *zerolog.Logger) {
@@ -122,7 +174,7 @@ func warnAboutApps(o *options, log *zerolog.Logger) {
 		}
 	}
 	if len(o.Apps) > 0 && o.defaultAppCustomized {
-		log.Warn().Msg("HERALD_APP_* / --app-* settings are ignored because the config file lists apps")
+		log.Warn().Msg("HERALD_APP_* / --app-* / HERALD_WEBHOOK_URL settings are ignored because the config file lists apps")
 	}
 }
 

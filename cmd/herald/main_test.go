@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/herald-rt/herald/auth"
 	"github.com/herald-rt/herald/clients"
 	"github.com/herald-rt/herald/pusher"
 )
@@ -17,26 +19,7 @@ import (
 // TestRunServesAndShutsDownGracefully runs the real main loop: it serves the default app, and on
 // SIGTERM tells connected clients to reconnect (4200) and exits 0.
 func TestRunServesAndShutsDownGracefully(t *testing.T) {
-	logR, logW := io.Pipe()
-	exit := make(chan int, 1)
-	go func() {
-		exit <- run([]string{"--addr", "127.0.0.1:0", "--log-level", "info"}, env(nil), logW)
-		logW.Close()
-	}()
-
-	// The "herald listening" line carries the address.
-	lines := bufio.NewScanner(logR)
-	var addr string
-	for addr == "" && lines.Scan() {
-		var entry struct{ Message, Addr string }
-		if json.Unmarshal(lines.Bytes(), &entry) == nil && entry.Message == "herald listening" {
-			addr = entry.Addr
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, logR) }()
-	if addr == "" {
-		t.Fatal("herald never logged that it was listening")
-	}
+	addr, exit := startRun(t, []string{"--addr", "127.0.0.1:0", "--log-level", "info"}, nil)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -73,5 +56,97 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("herald did not exit after SIGTERM")
+	}
+}
+
+// startRun runs herald's main loop in the background and returns its address, read from the
+// "herald listening" log line, and the channel its exit code arrives on.
+func startRun(t *testing.T, args []string, vars map[string]string) (string, <-chan int) {
+	t.Helper()
+	logR, logW := io.Pipe()
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(args, env(vars), logW)
+		logW.Close()
+	}()
+	lines := bufio.NewScanner(logR)
+	var addr string
+	for addr == "" && lines.Scan() {
+		var entry struct{ Message, Addr string }
+		if json.Unmarshal(lines.Bytes(), &entry) == nil && entry.Message == "herald listening" {
+			addr = entry.Addr
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, logR) }()
+	if addr == "" {
+		t.Fatal("herald never logged that it was listening")
+	}
+	return addr, exit
+}
+
+// TestRunFlushesWebhooksOnShutdown: with HERALD_WEBHOOK_URL set, a subscription produces a signed
+// channel_occupied; on SIGTERM the connections are closed first and the channel_vacated they cause,
+// although its 60 s delay has not passed, is delivered before herald exits.
+func TestRunFlushesWebhooksOnShutdown(t *testing.T) {
+	hooks := make(chan pusher.Webhook, 16)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var hook pusher.Webhook
+		if r.Header.Get("X-Pusher-Signature") != auth.SignWebhook("s3cret", body) || r.Header.Get("X-Pusher-Key") != "k" {
+			t.Errorf("bad signature or key: %v %s", r.Header, body)
+		}
+		if err := json.Unmarshal(body, &hook); err != nil {
+			t.Error(err)
+		}
+		hooks <- hook
+	}))
+	defer receiver.Close()
+	addr, exit := startRun(t, []string{"--addr", "127.0.0.1:0"}, map[string]string{
+		"HERALD_WEBHOOK_URL": receiver.URL, "HERALD_WEBHOOK_DELAY": "60",
+		"HERALD_APP_ID": "7", "HERALD_APP_KEY": "k", "HERALD_APP_SECRET": "s3cret",
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := clients.Dial(ctx, "ws://"+addr+"/app/k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.SubscribeAndWait(ctx, "room", nil); err != nil {
+		t.Fatal(err)
+	}
+	next := func() string {
+		select {
+		case h := <-hooks:
+			if len(h.Events) != 1 {
+				t.Fatalf("events = %+v", h.Events)
+			}
+			return h.Events[0].Name + " " + h.Events[0].Channel
+		case <-ctx.Done():
+			t.Fatal("no webhook")
+			return ""
+		}
+	}
+	if got := next(); got != "channel_occupied room" {
+		t.Fatalf("first webhook = %s", got)
+	}
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Errorf("exit code %d, want 0", code)
+		}
+	case <-ctx.Done():
+		t.Fatal("herald did not exit after SIGTERM")
+	}
+	select {
+	case h := <-hooks:
+		if len(h.Events) != 1 || h.Events[0].Name != "channel_vacated" || h.Events[0].Channel != "room" {
+			t.Errorf("webhook at shutdown = %+v", h.Events)
+		}
+	default:
+		t.Fatal("herald exited without delivering channel_vacated")
 	}
 }

@@ -7,11 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/herald-rt/herald/pusher"
+	"github.com/herald-rt/herald/webhooks"
 )
 
 // options is everything Herald can be told, from (lowest to highest precedence) built-in defaults,
@@ -29,6 +32,9 @@ type options struct {
 	TrustForwardedProto  bool         `json:"trust_forwarded_proto"`
 	LogFormat            string       `json:"log_format"`
 	LogLevel             string       `json:"log_level"`
+	WebhookDelay         float64      `json:"webhook_delay"`     // seconds; 0: removals at once
+	WebhookTimeout       float64      `json:"webhook_timeout"`   // seconds per attempt
+	WebhookRetryFor      float64      `json:"webhook_retry_for"` // seconds; 0: no retries
 	Apps                 []appOptions `json:"apps"`
 	defaultApp           appOptions
 	configPath           string
@@ -44,7 +50,34 @@ type appOptions struct {
 	ClientEvents   bool   `json:"client_events"`
 	RequireTLS     bool   `json:"require_tls"`
 	MaxConnections int    `json:"max_connections"`
+	// SubscriptionCount sends pusher_internal:subscription_count (Pusher's opt-in feature).
+	SubscriptionCount bool `json:"subscription_count"`
 	pusher.Limits
+	Webhooks        []webhookOptions `json:"webhooks"`
+	WebhookBatching batchingOptions  `json:"webhook_batching"`
+	// webhookURLs is HERALD_WEBHOOK_URL: comma-separated URLs receiving every event of the default app.
+	webhookURLs string
+}
+
+// webhookOptions is one webhook endpoint as the config file spells it (soketi's shape).
+type webhookOptions struct {
+	URL        string            `json:"url"`
+	EventTypes []string          `json:"event_types"` // empty: all
+	Filter     webhookFilter     `json:"filter"`
+	Headers    map[string]string `json:"headers"`
+	Naming     string            `json:"naming"` // "pusher" (default) or "webman"
+}
+
+type webhookFilter struct {
+	ChannelNameStartsWith string `json:"channel_name_starts_with"`
+	ChannelNameEndsWith   string `json:"channel_name_ends_with"`
+}
+
+// batchingOptions is an app's webhook_batching.
+type batchingOptions struct {
+	Enabled   bool `json:"enabled"`
+	WindowMs  int  `json:"window_ms"`  // 0: 50
+	MaxEvents int  `json:"max_events"` // 0: 50
 }
 
 // The embedded default app: it lets `make run` work with no configuration at all. Its secret is public,
@@ -62,6 +95,9 @@ func defaultOptions() options {
 		PongTimeout:        30,
 		ShutdownTimeout:    10,
 		SubscriptionErrors: true,
+		WebhookDelay:       3,
+		WebhookTimeout:     10,
+		WebhookRetryFor:    300,
 		LogFormat:          "json",
 		LogLevel:           "info",
 		defaultApp: appOptions{
@@ -91,11 +127,16 @@ func (o *options) settings() []setting {
 		{"trust-forwarded-proto", "HERALD_TRUST_FORWARDED_PROTO", "treat X-Forwarded-Proto: https as TLS", boolVar(&o.TrustForwardedProto)},
 		{"log-format", "HERALD_LOG_FORMAT", "json or console", stringVar(&o.LogFormat)},
 		{"log-level", "HERALD_LOG_LEVEL", "debug, info, warn or error", stringVar(&o.LogLevel)},
+		{"webhook-delay", "HERALD_WEBHOOK_DELAY", "seconds channel_vacated and member_removed wait for the channel or member to come back, 0 = none", secondsVar(&o.WebhookDelay)},
+		{"webhook-timeout", "HERALD_WEBHOOK_TIMEOUT", "seconds one webhook attempt may take", secondsVar(&o.WebhookTimeout)},
+		{"webhook-retry-for", "HERALD_WEBHOOK_RETRY_FOR", "seconds a failing webhook is retried before it is dropped, 0 = no retries", secondsVar(&o.WebhookRetryFor)},
 		{"app-id", "HERALD_APP_ID", "default app: id (ignored when the config file lists apps)", o.appVar(stringVar(&o.defaultApp.ID))},
 		{"app-key", "HERALD_APP_KEY", "default app: key", o.appVar(stringVar(&o.defaultApp.Key))},
 		{"app-secret", "HERALD_APP_SECRET", "default app: secret", o.appVar(stringVar(&o.defaultApp.Secret))},
 		{"app-client-events", "HERALD_APP_CLIENT_EVENTS", "default app: allow client events", o.appVar(boolVar(&o.defaultApp.ClientEvents))},
 		{"app-max-connections", "HERALD_APP_MAX_CONNECTIONS", "default app: connection quota (4004), 0 = unlimited", o.appVar(intVar(&o.defaultApp.MaxConnections))},
+		{"app-subscription-count", "HERALD_APP_SUBSCRIPTION_COUNT", "default app: send pusher_internal:subscription_count", o.appVar(boolVar(&o.defaultApp.SubscriptionCount))},
+		{"webhook-url", "HERALD_WEBHOOK_URL", "default app: comma-separated webhook URLs receiving every event type", o.appVar(stringVar(&o.defaultApp.webhookURLs))},
 	}
 }
 
@@ -203,6 +244,12 @@ func (o *options) validate() error {
 		return fmt.Errorf("path_prefix (HERALD_PATH_PREFIX) %q must start with / and not end with /", o.PathPrefix)
 	case o.LogFormat != "json" && o.LogFormat != "console":
 		return fmt.Errorf("log_format (HERALD_LOG_FORMAT) %q must be json or console", o.LogFormat)
+	case o.WebhookDelay < 0:
+		return errors.New("webhook_delay (HERALD_WEBHOOK_DELAY) must not be negative")
+	case o.WebhookTimeout <= 0:
+		return errors.New("webhook_timeout (HERALD_WEBHOOK_TIMEOUT) must be a positive number of seconds")
+	case o.WebhookRetryFor < 0:
+		return errors.New("webhook_retry_for (HERALD_WEBHOOK_RETRY_FOR) must not be negative")
 	}
 	if _, err := parseLevel(o.LogLevel); err != nil {
 		return err
@@ -212,8 +259,77 @@ func (o *options) validate() error {
 		if err := app.Validate(); err != nil {
 			return fmt.Errorf("apps[%d]: %w", i, err)
 		}
+		if err := a.validateWebhooks(); err != nil {
+			if len(o.Apps) == 0 {
+				return err
+			}
+			return fmt.Errorf("apps[%d].%w", i, err)
+		}
 	}
 	return nil
+}
+
+// validateWebhooks names the field at fault: webhooks[1].url, webhook_batching.window_ms, or
+// webhook_url for HERALD_WEBHOOK_URL.
+func (a appOptions) validateWebhooks() error {
+	for j, w := range a.Webhooks {
+		if err := w.endpoint().Validate(); err != nil {
+			return fmt.Errorf("webhooks[%d].%w", j, err)
+		}
+	}
+	for _, u := range splitURLs(a.webhookURLs) {
+		if err := (webhooks.Endpoint{URL: u}).Validate(); err != nil {
+			return fmt.Errorf("webhook_url (HERALD_WEBHOOK_URL): %w", err)
+		}
+	}
+	switch b := a.WebhookBatching; {
+	case b.WindowMs < 0:
+		return errors.New("webhook_batching.window_ms must not be negative")
+	case b.MaxEvents < 0:
+		return errors.New("webhook_batching.max_events must not be negative")
+	}
+	return nil
+}
+
+// webhookApp is the app's webhook setup for the webhooks package.
+func (a appOptions) webhookApp() webhooks.App {
+	w := webhooks.App{
+		ID: a.ID, Key: a.Key, Secret: a.Secret,
+		Batching: webhooks.Batching{
+			Enabled:   a.WebhookBatching.Enabled,
+			Window:    time.Duration(a.WebhookBatching.WindowMs) * time.Millisecond,
+			MaxEvents: a.WebhookBatching.MaxEvents,
+		},
+	}
+	for _, o := range a.Webhooks {
+		w.Endpoints = append(w.Endpoints, o.endpoint())
+	}
+	for _, u := range splitURLs(a.webhookURLs) {
+		w.Endpoints = append(w.Endpoints, webhooks.Endpoint{URL: u})
+	}
+	return w
+}
+
+func (w webhookOptions) endpoint() webhooks.Endpoint {
+	return webhooks.Endpoint{
+		URL:           w.URL,
+		EventTypes:    w.EventTypes,
+		ChannelPrefix: w.Filter.ChannelNameStartsWith,
+		ChannelSuffix: w.Filter.ChannelNameEndsWith,
+		Headers:       w.Headers,
+		Naming:        webhooks.Naming(w.Naming),
+	}
+}
+
+// splitURLs splits a comma-separated list, skipping blanks.
+func splitURLs(s string) []string {
+	var out []string
+	for u := range strings.SplitSeq(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // apps returns the configured apps: the config file's, or else the default app.
@@ -227,11 +343,12 @@ func (o *options) apps() []appOptions {
 func (a appOptions) app() pusher.App {
 	return pusher.App{
 		ID: a.ID, Key: a.Key, Secret: a.Secret,
-		Enabled:        a.Enabled == nil || *a.Enabled,
-		ClientEvents:   a.ClientEvents,
-		RequireTLS:     a.RequireTLS,
-		MaxConnections: a.MaxConnections,
-		Limits:         a.Limits,
+		Enabled:           a.Enabled == nil || *a.Enabled,
+		ClientEvents:      a.ClientEvents,
+		RequireTLS:        a.RequireTLS,
+		MaxConnections:    a.MaxConnections,
+		SubscriptionCount: a.SubscriptionCount,
+		Limits:            a.Limits,
 	}
 }
 
@@ -299,6 +416,17 @@ func intVar(p *int) flag.Value {
 			return 0, errors.New("must be a whole number")
 		}
 		return n, nil
+	}}
+}
+
+// secondsVar reads a duration in seconds; fractions are allowed (0.5).
+func secondsVar(p *float64) flag.Value {
+	return value[float64]{p: p, parse: func(s string) (float64, error) {
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return 0, errors.New("must be a number of seconds")
+		}
+		return f, nil
 	}}
 }
 

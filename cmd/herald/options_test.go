@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/herald-rt/herald/webhooks"
 )
 
 func env(vars map[string]string) func(string) (string, bool) {
@@ -53,13 +58,13 @@ func TestPrecedence(t *testing.T) {
 func TestDefaultAppFromEnvironment(t *testing.T) {
 	o, err := loadOptions(nil, env(map[string]string{
 		"HERALD_APP_ID": "7", "HERALD_APP_KEY": "k", "HERALD_APP_SECRET": "s",
-		"HERALD_APP_CLIENT_EVENTS": "false", "HERALD_PATH_PREFIX": "/admin/wss",
+		"HERALD_APP_CLIENT_EVENTS": "false", "HERALD_PATH_PREFIX": "/admin/wss", "HERALD_APP_SUBSCRIPTION_COUNT": "true",
 	}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := o.apps()[0].app()
-	if a.ID != "7" || a.Key != "k" || a.Secret != "s" || a.ClientEvents || o.PathPrefix != "/admin/wss" {
+	if a.ID != "7" || a.Key != "k" || a.Secret != "s" || a.ClientEvents || o.PathPrefix != "/admin/wss" || !a.SubscriptionCount {
 		t.Errorf("app = %+v, prefix %q", a, o.PathPrefix)
 	}
 }
@@ -106,6 +111,15 @@ func TestBadConfigurationNamesTheField(t *testing.T) {
 		{"negative limit", nil, nil, `{"apps":[{"id":"1","key":"k","secret":"s","max_batch_events":-1}]}`, "max_batch_events"},
 		{"missing file", []string{"--config", "/nonexistent/herald.json"}, nil, "", "/nonexistent/herald.json"},
 		{"stray argument", []string{"serve"}, nil, "", `"serve"`},
+		{"webhook url", nil, nil, `{"apps":[{"id":"1","key":"k","secret":"s","webhooks":[{"url":"http://ok/"},{"url":"ftp://x"}]}]}`, "apps[0].webhooks[1].url"},
+		{"webhook event type", nil, nil, `{"apps":[{"id":"1","key":"k","secret":"s","webhooks":[{"url":"http://h/","event_types":["member_joined"]}]}]}`, `apps[0].webhooks[0].event_types: unknown event type "member_joined"`},
+		{"webhook naming", nil, nil, `{"apps":[{"id":"1","key":"k","secret":"s","webhooks":[{"url":"http://h/","naming":"soketi"}]}]}`, `apps[0].webhooks[0].naming: unknown naming mode "soketi"`},
+		{"webhook filter typo", nil, nil, `{"apps":[{"id":"1","key":"k","secret":"s","webhooks":[{"url":"http://h/","filter":{"channel_prefix":"x"}}]}]}`, `"channel_prefix"`},
+		{"webhook batching", nil, nil, `{"apps":[{"id":"1","key":"k","secret":"s","webhook_batching":{"enabled":true,"window_ms":-5}}]}`, "apps[0].webhook_batching.window_ms"},
+		{"webhook url env", nil, map[string]string{"HERALD_WEBHOOK_URL": "http://ok/,localhost:8080/hook"}, "", "webhook_url (HERALD_WEBHOOK_URL): url"},
+		{"webhook delay", nil, map[string]string{"HERALD_WEBHOOK_DELAY": "soon"}, "", "HERALD_WEBHOOK_DELAY"},
+		{"negative webhook delay", []string{"--webhook-delay=-1"}, nil, "", "webhook_delay"},
+		{"zero webhook timeout", nil, map[string]string{"HERALD_WEBHOOK_TIMEOUT": "0"}, "", "webhook_timeout"},
 	}
 	for _, tt := range tests {
 		args := tt.args
@@ -125,9 +139,66 @@ func TestHelpListsEveryEnvironmentVariable(t *testing.T) {
 		t.Fatal("--help returned no error")
 	}
 	for _, v := range []string{"HERALD_ADDR", "HERALD_APP_ID", "HERALD_APP_KEY", "HERALD_APP_SECRET",
-		"HERALD_APP_CLIENT_EVENTS", "HERALD_ACTIVITY_TIMEOUT", "HERALD_PATH_PREFIX", "HERALD_CONFIG"} {
+		"HERALD_APP_CLIENT_EVENTS", "HERALD_ACTIVITY_TIMEOUT", "HERALD_PATH_PREFIX", "HERALD_CONFIG",
+		"HERALD_WEBHOOK_URL", "HERALD_WEBHOOK_DELAY", "HERALD_WEBHOOK_TIMEOUT", "HERALD_WEBHOOK_RETRY_FOR"} {
 		if !strings.Contains(out.String(), v) {
 			t.Errorf("--help does not mention %s", v)
 		}
+	}
+}
+
+// TestWebhookOptions: per-app endpoints and batching from the file, global timings from the
+// environment, and the conversion to the webhooks package's Config.
+func TestWebhookOptions(t *testing.T) {
+	path := writeConfig(t, `{"webhook_retry_for": 60, "apps":[
+		{"id":"1","key":"a","secret":"x","webhooks":[
+			{"url":"https://hooks.example/all"},
+			{"url":"http://hooks.example/presence","event_types":["member_added","member_removed"],
+			 "filter":{"channel_name_starts_with":"presence-","channel_name_ends_with":"-eu"},
+			 "headers":{"X-Token":"t"},"naming":"webman"}],
+		 "webhook_batching":{"enabled":true,"window_ms":20,"max_events":10}},
+		{"id":"2","key":"b","secret":"y"}]}`)
+	o, err := loadOptions([]string{"--config", path}, env(map[string]string{"HERALD_WEBHOOK_DELAY": "1.5"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := o.webhookConfig(nil)
+	if cfg.RemovalDelay != 1500*time.Millisecond || cfg.Timeout != 10*time.Second || cfg.RetryFor != time.Minute {
+		t.Errorf("timings = delay %v, timeout %v, retry for %v", cfg.RemovalDelay, cfg.Timeout, cfg.RetryFor)
+	}
+	if len(cfg.Apps) != 2 || len(cfg.Apps[1].Endpoints) != 0 {
+		t.Fatalf("apps = %+v", cfg.Apps)
+	}
+	a := cfg.Apps[0]
+	want := webhooks.Endpoint{URL: "http://hooks.example/presence", EventTypes: []string{"member_added", "member_removed"},
+		ChannelPrefix: "presence-", ChannelSuffix: "-eu", Headers: map[string]string{"X-Token": "t"}, Naming: webhooks.NamingWebman}
+	if a.ID != "1" || a.Key != "a" || a.Secret != "x" || len(a.Endpoints) != 2 || !reflect.DeepEqual(a.Endpoints[1], want) ||
+		a.Batching != (webhooks.Batching{Enabled: true, Window: 20 * time.Millisecond, MaxEvents: 10}) {
+		t.Errorf("app = %+v", a)
+	}
+	d, err := webhooks.New(cfg)
+	if err != nil {
+		t.Fatalf("webhooks.New refuses what loadOptions accepted: %v", err)
+	}
+	_ = d.Shutdown(context.Background())
+}
+
+// TestWebhookURLFromEnvironment: HERALD_WEBHOOK_URL gives the default app endpoints for every event
+// type; 0 seconds of delay and of retries mean none.
+func TestWebhookURLFromEnvironment(t *testing.T) {
+	o, err := loadOptions([]string{"--webhook-retry-for", "0"}, env(map[string]string{
+		"HERALD_WEBHOOK_URL": " http://127.0.0.1:9000/a, ,https://b.example/hook ", "HERALD_WEBHOOK_DELAY": "0",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := o.webhookConfig(nil)
+	if cfg.RemovalDelay >= 0 || cfg.RetryFor >= 0 {
+		t.Errorf("delay %v, retry for %v: want negative (none)", cfg.RemovalDelay, cfg.RetryFor)
+	}
+	eps := cfg.Apps[0].Endpoints
+	if cfg.Apps[0].ID != "app-id" || len(eps) != 2 || eps[0].URL != "http://127.0.0.1:9000/a" || eps[1].URL != "https://b.example/hook" ||
+		len(eps[0].EventTypes) != 0 || eps[0].Naming != "" {
+		t.Errorf("default app webhooks = %+v", cfg.Apps[0])
 	}
 }

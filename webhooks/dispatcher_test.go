@@ -1,0 +1,214 @@
+package webhooks
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestQueueOverflowCountedAndLogged: with the loop stuck, Emit keeps returning at once; what does
+// not fit in the queue is counted as queue_full and logged once, and what fits is delivered in order.
+func TestQueueOverflowCountedAndLogged(t *testing.T) {
+	h := start(t, Config{QueueSize: 2})
+	release := h.clock.hold(t, func() { h.emit(occupied("c0")) }) // the loop blocks sending c0
+	returned := make(chan struct{})
+	go func() {
+		h.emit(occupied("c1"), occupied("c2"), occupied("c3"), occupied("c4"), occupied("c5"))
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(waitLimit):
+		t.Fatal("Emit blocked on a full queue")
+	}
+	if got := h.d.Stats().Dropped[DropQueueFull]; got != 3 {
+		t.Errorf("queue_full = %d, want 3", got)
+	}
+	release()
+	h.rc.expect(t, "channel_occupied:c0", "channel_occupied:c1", "channel_occupied:c2")
+	if n := strings.Count(h.logs.String(), "webhook queue full"); n != 1 {
+		t.Errorf("overflow logged %d times, want once (throttled):\n%s", n, h.logs.String())
+	}
+}
+
+// TestEndpointQueueOverflow: an endpoint's queue (its request in flight included) is bounded; what
+// does not fit is counted as endpoint_queue_full, the rest is delivered.
+func TestEndpointQueueOverflow(t *testing.T) {
+	h := start(t, Config{EndpointQueueSize: 2})
+	unblock := make(chan struct{})
+	h.rc.setRespond(func(n int, _ *http.Request, _ []byte) (int, error) {
+		if n == 1 {
+			<-unblock
+		}
+		return http.StatusOK, nil
+	})
+	h.emit(occupied("c0"))
+	h.rc.expect(t, "channel_occupied:c0") // in flight, held by the receiver
+	h.emit(occupied("c1"), occupied("c2"), occupied("c3"))
+	h.d.barrier()
+	if got := h.d.Stats().Dropped[DropEndpointQueueFull]; got != 2 {
+		t.Errorf("endpoint_queue_full = %d, want 2", got)
+	}
+	close(unblock)
+	h.rc.expect(t, "channel_occupied:c1")
+	waitUntil(t, "both kept requests are delivered", func() bool { return h.d.Stats().Delivered == 2 })
+	if !strings.Contains(h.logs.String(), `"reason":"endpoint_queue_full"`) {
+		t.Errorf("the overflow was not logged:\n%s", h.logs.String())
+	}
+}
+
+// TestShutdownFlushesPendingRemovalsAndBatches: Shutdown sends removals that were waiting for their
+// delay and the batch in progress at once, in order, and returns when they are delivered; later
+// events are counted as dropped (shutdown).
+func TestShutdownFlushesPendingRemovalsAndBatches(t *testing.T) {
+	h := start(t, Config{Apps: []App{{
+		ID: testAppID, Key: testKey, Secret: testSecret,
+		Batching:  Batching{Enabled: true, Window: time.Hour},
+		Endpoints: []Endpoint{{URL: "http://hook.test/"}},
+	}}, RemovalDelay: time.Hour})
+	h.emit(occupied("a"), occupied("presence-p"), added("presence-p", "u"))
+	h.d.barrier()
+	h.emit(removed("presence-p", "u"), vacated("presence-p"))
+	h.d.barrier()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := h.d.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	// The batch window would have ended before the removal delay: the batch goes first.
+	h.rc.expect(t, "channel_occupied:a channel_occupied:presence-p member_added:presence-p:u",
+		"member_removed:presence-p:u channel_vacated:presence-p")
+	h.emit(occupied("late"))
+	st := h.d.Stats()
+	if st.Delivered != 2 || st.DeliveredEvents != 5 || st.Dropped[DropShutdown] != 1 {
+		t.Errorf("stats = %+v, want 2 requests of 5 events delivered and the late event dropped", st)
+	}
+	if err := h.d.Shutdown(ctx); err != nil {
+		t.Errorf("second Shutdown = %v", err)
+	}
+}
+
+// TestShutdownDeadlineCountsUndelivered: at the deadline, an attempt in flight is cancelled and
+// every request not delivered — backing off, in flight or waiting — is counted, logged and reported.
+func TestShutdownDeadlineCountsUndelivered(t *testing.T) {
+	h := start(t, Config{RetryBackoff: time.Hour, RetryBackoffMax: time.Hour},
+		Endpoint{URL: "http://hook.test/failing"}, Endpoint{URL: "http://hook.test/hanging"})
+	h.rc.setRespond(func(_ int, r *http.Request, _ []byte) (int, error) {
+		if strings.HasSuffix(r.URL.Path, "hanging") {
+			<-r.Context().Done()
+			return 0, r.Context().Err()
+		}
+		return http.StatusInternalServerError, nil
+	})
+	h.emit(occupied("c1"), occupied("c2"), occupied("c3"))
+	h.rc.next(t)
+	h.rc.next(t)
+	h.d.barrier()
+	h.clock.next(t) // the failing endpoint is backing off
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	begun := time.Now()
+	err := h.d.Shutdown(ctx)
+	if err == nil || !strings.Contains(err.Error(), "6 events undelivered") {
+		t.Fatalf("Shutdown = %v, want 6 events undelivered", err)
+	}
+	if took := time.Since(begun); took > 2*time.Second {
+		t.Errorf("Shutdown took %v past a 100ms deadline", took)
+	}
+	if got := h.d.Stats().Dropped[DropShutdown]; got != 6 {
+		t.Errorf("dropped (shutdown) = %d, want 6", got)
+	}
+	logs := h.logs.String()
+	for _, url := range []string{"failing", "hanging"} {
+		if !strings.Contains(logs, `"url":"http://hook.test/`+url+`","reason":"shutdown","requests":3,"events":3`) {
+			t.Errorf("no shutdown drop line for %s:\n%s", url, logs)
+		}
+	}
+}
+
+// TestEveryEventIsDeliveredOrCounted: under concurrent Emit and a Shutdown in the middle, every
+// emitted event ends up delivered or counted as dropped; none disappears silently.
+func TestEveryEventIsDeliveredOrCounted(t *testing.T) {
+	h := start(t, Config{QueueSize: 64, EndpointQueueSize: 256})
+	h.rc.mu.Lock()
+	h.rc.discard = true
+	h.rc.mu.Unlock()
+	var emitted atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				h.d.Emit(testAppID, clientEvent("private-load", fmt.Sprintf(`{"g":%d,"i":%d}`, g, i)))
+				emitted.Add(1)
+				runtime.Gosched() // leave the two CPUs some room for the loop and the workers
+			}
+		}()
+	}
+	waitUntil(t, "some events are delivered", func() bool { return h.d.Stats().Delivered > 50 })
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := h.d.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	close(stop)
+	wg.Wait()
+	st := h.d.Stats()
+	if got := st.DeliveredEvents + st.DroppedTotal(); got != emitted.Load() {
+		t.Errorf("delivered %d + dropped %d = %d, emitted %d", st.DeliveredEvents, st.DroppedTotal(), got, emitted.Load())
+	}
+	if st.Dropped[DropShutdown] == 0 {
+		t.Errorf("no event was emitted after Shutdown; the test did not exercise the race: %+v", st)
+	}
+}
+
+// TestConfigErrorsNameTheField: New refuses bad configuration with a message naming the field.
+func TestConfigErrorsNameTheField(t *testing.T) {
+	app := func(e ...Endpoint) App { return App{ID: "a1", Key: "k", Secret: "s", Endpoints: e} }
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"bad url", Config{Apps: []App{app(Endpoint{URL: "ftp://x/hook"})}}, `app "a1": webhooks[0].url: "ftp://x/hook" is not an absolute http or https URL`},
+		{"relative url", Config{Apps: []App{app(Endpoint{URL: "/hook"})}}, "webhooks[0].url"},
+		{"empty url", Config{Apps: []App{app(Endpoint{URL: "http://ok/"}, Endpoint{})}}, "webhooks[1].url: is empty"},
+		{"unknown type", Config{Apps: []App{app(Endpoint{URL: "http://h/", EventTypes: []string{"member_added", "channel_created"}})}}, `event_types: unknown event type "channel_created"`},
+		{"unknown naming", Config{Apps: []App{app(Endpoint{URL: "http://h/", Naming: "soketi"})}}, `naming: unknown naming mode "soketi"`},
+		{"reserved header", Config{Apps: []App{app(Endpoint{URL: "http://h/", Headers: map[string]string{"content-type": "text/plain"}})}}, "headers: content-type is set by Herald"},
+		{"bad header", Config{Apps: []App{app(Endpoint{URL: "http://h/", Headers: map[string]string{"X Bad": "v"}})}}, `headers: "X Bad"`},
+		{"negative window", Config{Apps: []App{{ID: "a1", Key: "k", Secret: "s", Batching: Batching{Window: -1}}}}, "batching.window"},
+		{"no secret", Config{Apps: []App{{ID: "a1", Key: "k"}}}, "key and secret"},
+		{"twice", Config{Apps: []App{app(), app()}}, "listed twice"},
+		{"negative workers", Config{Workers: -1}, "workers"},
+	}
+	for _, tt := range tests {
+		d, err := New(tt.cfg)
+		if err == nil {
+			_ = d.Shutdown(context.Background())
+			t.Errorf("%s: no error", tt.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want it to contain %q", tt.name, err, tt.want)
+		}
+	}
+	for _, alias := range []string{"channel_added", "channel_removed", "user_added", "user_removed", "subscription_count", "cache_miss"} {
+		if err := (Endpoint{URL: "https://h/x", EventTypes: []string{alias}}).Validate(); err != nil {
+			t.Errorf("%s: %v", alias, err)
+		}
+	}
+}
