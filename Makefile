@@ -37,10 +37,17 @@ fuzz:
 	$(GO) test ./pusher -run='^$$' -fuzz='^FuzzAppendString$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./auth -run='^$$' -fuzz='^FuzzVerifyRequest$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./auth -run='^$$' -fuzz='^FuzzVerifyChannel$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./auth -run='^$$' -fuzz='^FuzzVerifyToken$$' -fuzztime=$(FUZZTIME)
 
 ## bench: the Go micro-benchmarks.
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+## bench-load: the load benchmarks against a freshly built Herald pinned to core 0 (about 15 minutes;
+## results in bin/bench-results.jsonl and .svg, see docs/BENCHMARKS.md).
+.PHONY: bench-load
+bench-load:
+	./cmd/herald-bench/bench.sh
 
 clean:
 	rm -rf bin $(COMPAT)/node_modules

@@ -29,6 +29,19 @@ const STOP_TIMEOUT_MS = 5000;
 const TEST_TIMEOUT_MS = 20000;
 const LOG_CAP = 256 * 1024;
 
+// pusher-js answers a 4000–4099 close of an established connection ("refused") by closing it again,
+// and faye-websocket, its Node transport, arms a 30 s close timer even on an already closed socket,
+// which nothing then clears. In a browser that second close is a no-op; here it would hold each test
+// process open for 30 s. Such timers are unref'd: they can still fire, they just keep nobody waiting
+// (pusher-js's own 30 s pong timeout is unref'd too; no test waits that long).
+const FAYE_CLOSE_TIMEOUT_MS = 30000;
+const realSetTimeout = global.setTimeout;
+global.setTimeout = function setTimeoutUnrefFayeClose(fn, ms, ...args) {
+  const t = realSetTimeout(fn, ms, ...args);
+  if (ms === FAYE_CLOSE_TIMEOUT_MS && typeof t.unref === 'function') t.unref();
+  return t;
+};
+
 // A fixed 32-byte master key for encrypted channels (server SDK side only).
 const ENCRYPTION_MASTER_KEY_B64 = Buffer.from('herald-compat-master-key-32bytes').toString('base64');
 

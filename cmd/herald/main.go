@@ -20,6 +20,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/herald-rt/herald/auth"
 	"github.com/herald-rt/herald/channels"
 	"github.com/herald-rt/herald/webhooks"
 )
@@ -48,7 +49,11 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 		fmt.Fprintf(stderr, "herald: %v\n", err)
 		return 2
 	}
-	cfg := o.serverConfig(&log)
+	cfg, err := o.serverConfig(&log)
+	if err != nil {
+		fmt.Fprintf(stderr, "herald: %v\n", err)
+		return 2
+	}
 	cfg.Hooks = hooks
 	srv, err := channels.New(cfg)
 	if err != nil {
@@ -115,8 +120,10 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 }
 
 // serverConfig turns options into the channels package's Config.
-func (o *options) serverConfig(log *zerolog.Logger) channels.Config {
+func (o *options) serverConfig(log *zerolog.Logger) (channels.Config, error) {
 	cfg := channels.Config{
+		CacheTTL:             time.Duration(o.CacheTTL) * time.Second,
+		WatchlistGrace:       seconds(o.WatchlistGrace),
 		PathPrefix:           o.PathPrefix,
 		ActivityTimeout:      time.Duration(o.ActivityTimeout) * time.Second,
 		PongTimeout:          time.Duration(o.PongTimeout) * time.Second,
@@ -129,29 +136,18 @@ func (o *options) serverConfig(log *zerolog.Logger) channels.Config {
 	}
 	for _, a := range o.apps() {
 		cfg.Apps = append(cfg.Apps, a.app())
+		key, err := a.tokenKey()
+		if err != nil {
+			return cfg, err
+		}
+		if key != nil {
+			if cfg.TokenKeys == nil {
+				cfg.TokenKeys = map[string]auth.TokenKey{}
+			}
+			cfg.TokenKeys[a.ID] = *key
+		}
 	}
-	return cfg
-}
-
-// webhookConfig turns options into the webhooks package's Config. A delay or retry window of 0
-// seconds means none, which the package spells as a negative duration.
-func (o *options) webhookConfig(log *zerolog.Logger) webhooks.Config {
-	cfg := webhooks.Config{
-		RemovalDelay: seconds(o.WebhookDelay),
-		Timeout:      seconds(o.WebhookTimeout),
-		RetryFor:     seconds(o.WebhookRetryFor),
-		Logger:       log,
-	}
-	if cfg.RemovalDelay == 0 {
-		cfg.RemovalDelay = -1
-	}
-	if cfg.RetryFor == 0 {
-		cfg.RetryFor = -1
-	}
-	for _, a := range o.apps() {
-		cfg.Apps = append(cfg.Apps, a.webhookApp())
-	}
-	return cfg
+	return cfg, nil
 }
 
 // webhookEndpoints counts the configured webhook endpoints over all apps.

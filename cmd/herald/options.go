@@ -7,14 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"strconv"
 	"strings"
-	"time"
 
+	"github.com/herald-rt/herald/auth"
 	"github.com/herald-rt/herald/pusher"
-	"github.com/herald-rt/herald/webhooks"
 )
 
 // options is everything Herald can be told, from (lowest to highest precedence) built-in defaults,
@@ -35,6 +32,8 @@ type options struct {
 	WebhookDelay         float64      `json:"webhook_delay"`     // seconds; 0: removals at once
 	WebhookTimeout       float64      `json:"webhook_timeout"`   // seconds per attempt
 	WebhookRetryFor      float64      `json:"webhook_retry_for"` // seconds; 0: no retries
+	CacheTTL             int          `json:"cache_ttl"`         // seconds a cache channel keeps its event
+	WatchlistGrace       float64      `json:"watchlist_grace"`   // seconds before a departed user is offline
 	Apps                 []appOptions `json:"apps"`
 	defaultApp           appOptions
 	configPath           string
@@ -52,32 +51,18 @@ type appOptions struct {
 	MaxConnections int    `json:"max_connections"`
 	// SubscriptionCount sends pusher_internal:subscription_count (Pusher's opt-in feature).
 	SubscriptionCount bool `json:"subscription_count"`
+	// AuthorizationTimeout closes connections that neither sign in nor join a private or presence
+	// channel within this many seconds (4009); 0: off.
+	AuthorizationTimeout float64 `json:"authorization_timeout"`
+	// TokenSecret verifies HS256 tokens of the token authorization endpoints instead of the app secret;
+	// TokenPublicKeyFile (a PEM file) switches them to RS256 or ES256. At most one of the two.
+	TokenSecret        string `json:"token_secret"`
+	TokenPublicKeyFile string `json:"token_public_key_file"`
 	pusher.Limits
 	Webhooks        []webhookOptions `json:"webhooks"`
 	WebhookBatching batchingOptions  `json:"webhook_batching"`
 	// webhookURLs is HERALD_WEBHOOK_URL: comma-separated URLs receiving every event of the default app.
 	webhookURLs string
-}
-
-// webhookOptions is one webhook endpoint as the config file spells it (soketi's shape).
-type webhookOptions struct {
-	URL        string            `json:"url"`
-	EventTypes []string          `json:"event_types"` // empty: all
-	Filter     webhookFilter     `json:"filter"`
-	Headers    map[string]string `json:"headers"`
-	Naming     string            `json:"naming"` // "pusher" (default) or "webman"
-}
-
-type webhookFilter struct {
-	ChannelNameStartsWith string `json:"channel_name_starts_with"`
-	ChannelNameEndsWith   string `json:"channel_name_ends_with"`
-}
-
-// batchingOptions is an app's webhook_batching.
-type batchingOptions struct {
-	Enabled   bool `json:"enabled"`
-	WindowMs  int  `json:"window_ms"`  // 0: 50
-	MaxEvents int  `json:"max_events"` // 0: 50
 }
 
 // The embedded default app: it lets `make run` work with no configuration at all. Its secret is public,
@@ -98,6 +83,8 @@ func defaultOptions() options {
 		WebhookDelay:       3,
 		WebhookTimeout:     10,
 		WebhookRetryFor:    300,
+		CacheTTL:           1800,
+		WatchlistGrace:     3,
 		LogFormat:          "json",
 		LogLevel:           "info",
 		defaultApp: appOptions{
@@ -130,12 +117,15 @@ func (o *options) settings() []setting {
 		{"webhook-delay", "HERALD_WEBHOOK_DELAY", "seconds channel_vacated and member_removed wait for the channel or member to come back, 0 = none", secondsVar(&o.WebhookDelay)},
 		{"webhook-timeout", "HERALD_WEBHOOK_TIMEOUT", "seconds one webhook attempt may take", secondsVar(&o.WebhookTimeout)},
 		{"webhook-retry-for", "HERALD_WEBHOOK_RETRY_FOR", "seconds a failing webhook is retried before it is dropped, 0 = no retries", secondsVar(&o.WebhookRetryFor)},
+		{"cache-ttl", "HERALD_CACHE_TTL", "seconds a cache channel keeps its last event", intVar(&o.CacheTTL)},
+		{"watchlist-grace", "HERALD_WATCHLIST_GRACE", "seconds before a watched user who left is reported offline", secondsVar(&o.WatchlistGrace)},
 		{"app-id", "HERALD_APP_ID", "default app: id (ignored when the config file lists apps)", o.appVar(stringVar(&o.defaultApp.ID))},
 		{"app-key", "HERALD_APP_KEY", "default app: key", o.appVar(stringVar(&o.defaultApp.Key))},
 		{"app-secret", "HERALD_APP_SECRET", "default app: secret", o.appVar(stringVar(&o.defaultApp.Secret))},
 		{"app-client-events", "HERALD_APP_CLIENT_EVENTS", "default app: allow client events", o.appVar(boolVar(&o.defaultApp.ClientEvents))},
 		{"app-max-connections", "HERALD_APP_MAX_CONNECTIONS", "default app: connection quota (4004), 0 = unlimited", o.appVar(intVar(&o.defaultApp.MaxConnections))},
 		{"app-subscription-count", "HERALD_APP_SUBSCRIPTION_COUNT", "default app: send pusher_internal:subscription_count", o.appVar(boolVar(&o.defaultApp.SubscriptionCount))},
+		{"app-authorization-timeout", "HERALD_APP_AUTHORIZATION_TIMEOUT", "default app: seconds a connection has to sign in or join a private channel (4009), 0 = off", o.appVar(secondsVar(&o.defaultApp.AuthorizationTimeout))},
 		{"webhook-url", "HERALD_WEBHOOK_URL", "default app: comma-separated webhook URLs receiving every event type", o.appVar(stringVar(&o.defaultApp.webhookURLs))},
 	}
 }
@@ -250,6 +240,10 @@ func (o *options) validate() error {
 		return errors.New("webhook_timeout (HERALD_WEBHOOK_TIMEOUT) must be a positive number of seconds")
 	case o.WebhookRetryFor < 0:
 		return errors.New("webhook_retry_for (HERALD_WEBHOOK_RETRY_FOR) must not be negative")
+	case o.CacheTTL <= 0:
+		return errors.New("cache_ttl (HERALD_CACHE_TTL) must be a positive number of seconds")
+	case o.WatchlistGrace <= 0:
+		return errors.New("watchlist_grace (HERALD_WATCHLIST_GRACE) must be a positive number of seconds")
 	}
 	if _, err := parseLevel(o.LogLevel); err != nil {
 		return err
@@ -257,6 +251,9 @@ func (o *options) validate() error {
 	for i, a := range o.apps() {
 		app := a.app()
 		if err := app.Validate(); err != nil {
+			return fmt.Errorf("apps[%d]: %w", i, err)
+		}
+		if _, err := a.tokenKey(); err != nil {
 			return fmt.Errorf("apps[%d]: %w", i, err)
 		}
 		if err := a.validateWebhooks(); err != nil {
@@ -267,69 +264,6 @@ func (o *options) validate() error {
 		}
 	}
 	return nil
-}
-
-// validateWebhooks names the field at fault: webhooks[1].url, webhook_batching.window_ms, or
-// webhook_url for HERALD_WEBHOOK_URL.
-func (a appOptions) validateWebhooks() error {
-	for j, w := range a.Webhooks {
-		if err := w.endpoint().Validate(); err != nil {
-			return fmt.Errorf("webhooks[%d].%w", j, err)
-		}
-	}
-	for _, u := range splitURLs(a.webhookURLs) {
-		if err := (webhooks.Endpoint{URL: u}).Validate(); err != nil {
-			return fmt.Errorf("webhook_url (HERALD_WEBHOOK_URL): %w", err)
-		}
-	}
-	switch b := a.WebhookBatching; {
-	case b.WindowMs < 0:
-		return errors.New("webhook_batching.window_ms must not be negative")
-	case b.MaxEvents < 0:
-		return errors.New("webhook_batching.max_events must not be negative")
-	}
-	return nil
-}
-
-// webhookApp is the app's webhook setup for the webhooks package.
-func (a appOptions) webhookApp() webhooks.App {
-	w := webhooks.App{
-		ID: a.ID, Key: a.Key, Secret: a.Secret,
-		Batching: webhooks.Batching{
-			Enabled:   a.WebhookBatching.Enabled,
-			Window:    time.Duration(a.WebhookBatching.WindowMs) * time.Millisecond,
-			MaxEvents: a.WebhookBatching.MaxEvents,
-		},
-	}
-	for _, o := range a.Webhooks {
-		w.Endpoints = append(w.Endpoints, o.endpoint())
-	}
-	for _, u := range splitURLs(a.webhookURLs) {
-		w.Endpoints = append(w.Endpoints, webhooks.Endpoint{URL: u})
-	}
-	return w
-}
-
-func (w webhookOptions) endpoint() webhooks.Endpoint {
-	return webhooks.Endpoint{
-		URL:           w.URL,
-		EventTypes:    w.EventTypes,
-		ChannelPrefix: w.Filter.ChannelNameStartsWith,
-		ChannelSuffix: w.Filter.ChannelNameEndsWith,
-		Headers:       w.Headers,
-		Naming:        webhooks.Naming(w.Naming),
-	}
-}
-
-// splitURLs splits a comma-separated list, skipping blanks.
-func splitURLs(s string) []string {
-	var out []string
-	for u := range strings.SplitSeq(s, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			out = append(out, u)
-		}
-	}
-	return out
 }
 
 // apps returns the configured apps: the config file's, or else the default app.
@@ -343,99 +277,38 @@ func (o *options) apps() []appOptions {
 func (a appOptions) app() pusher.App {
 	return pusher.App{
 		ID: a.ID, Key: a.Key, Secret: a.Secret,
-		Enabled:           a.Enabled == nil || *a.Enabled,
-		ClientEvents:      a.ClientEvents,
-		RequireTLS:        a.RequireTLS,
-		MaxConnections:    a.MaxConnections,
-		SubscriptionCount: a.SubscriptionCount,
-		Limits:            a.Limits,
+		Enabled:              a.Enabled == nil || *a.Enabled,
+		ClientEvents:         a.ClientEvents,
+		RequireTLS:           a.RequireTLS,
+		MaxConnections:       a.MaxConnections,
+		SubscriptionCount:    a.SubscriptionCount,
+		AuthorizationTimeout: seconds(a.AuthorizationTimeout),
+		Limits:               a.Limits,
 	}
 }
 
-// appVar marks the default app as customised whenever one of its settings is given, so Herald can
-// warn that those settings are ignored when the config file lists apps.
-func (o *options) appVar(v flag.Value) flag.Value {
-	return funcValue{v, func() { o.defaultAppCustomized = true }}
-}
-
-type funcValue struct {
-	flag.Value
-	onSet func()
-}
-
-func (f funcValue) String() string {
-	if f.Value == nil { // flag.PrintDefaults probes a zero value
-		return ""
-	}
-	return f.Value.String()
-}
-
-func (f funcValue) Set(s string) error {
-	f.onSet()
-	return f.Value.Set(s)
-}
-
-func (f funcValue) IsBoolFlag() bool {
-	b, ok := f.Value.(interface{ IsBoolFlag() bool })
-	return ok && b.IsBoolFlag()
-}
-
-// value is a flag.Value over a field of options.
-type value[T any] struct {
-	p      *T
-	parse  func(string) (T, error)
-	isBool bool
-}
-
-func (v value[T]) String() string {
-	if v.p == nil {
-		return ""
-	}
-	return fmt.Sprint(*v.p)
-}
-
-func (v value[T]) Set(s string) error {
-	x, err := v.parse(s)
-	if err != nil {
-		return err
-	}
-	*v.p = x
-	return nil
-}
-
-func (v value[T]) IsBoolFlag() bool { return v.isBool }
-
-func stringVar(p *string) flag.Value {
-	return value[string]{p: p, parse: func(s string) (string, error) { return s, nil }}
-}
-
-func intVar(p *int) flag.Value {
-	return value[int]{p: p, parse: func(s string) (int, error) {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
+// tokenKey is the app's key for the token authorization endpoints, or nil for the default (HS256 over
+// the app secret). The public key file is read and parsed here, so a bad one stops Herald at start.
+func (a appOptions) tokenKey() (*auth.TokenKey, error) {
+	switch {
+	case a.TokenSecret != "" && a.TokenPublicKeyFile != "":
+		return nil, fmt.Errorf("app %q: set token_secret or token_public_key_file, not both", a.ID)
+	case a.TokenSecret != "":
+		return &auth.TokenKey{HMACSecret: []byte(a.TokenSecret)}, nil
+	case a.TokenPublicKeyFile != "":
+		pemBytes, err := os.ReadFile(a.TokenPublicKeyFile)
 		if err != nil {
-			return 0, errors.New("must be a whole number")
+			return nil, fmt.Errorf("app %q: token_public_key_file: %w", a.ID, err)
 		}
-		return n, nil
-	}}
-}
-
-// secondsVar reads a duration in seconds; fractions are allowed (0.5).
-func secondsVar(p *float64) flag.Value {
-	return value[float64]{p: p, parse: func(s string) (float64, error) {
-		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return 0, errors.New("must be a number of seconds")
-		}
-		return f, nil
-	}}
-}
-
-func boolVar(p *bool) flag.Value {
-	return value[bool]{p: p, isBool: true, parse: func(s string) (bool, error) {
-		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		pub, err := auth.ParsePublicKeyPEM(pemBytes)
 		if err != nil {
-			return false, errors.New("must be true or false")
+			return nil, fmt.Errorf("app %q: token_public_key_file %s: %w", a.ID, a.TokenPublicKeyFile, err)
 		}
-		return b, nil
-	}}
+		k := auth.TokenKey{PublicKey: pub}
+		if err := k.Validate(); err != nil {
+			return nil, fmt.Errorf("app %q: token_public_key_file %s: %w", a.ID, a.TokenPublicKeyFile, err)
+		}
+		return &k, nil
+	}
+	return nil, nil
 }

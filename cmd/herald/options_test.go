@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"os"
 	"path/filepath"
@@ -200,5 +204,72 @@ func TestWebhookURLFromEnvironment(t *testing.T) {
 	if cfg.Apps[0].ID != "app-id" || len(eps) != 2 || eps[0].URL != "http://127.0.0.1:9000/a" || eps[1].URL != "https://b.example/hook" ||
 		len(eps[0].EventTypes) != 0 || eps[0].Naming != "" {
 		t.Errorf("default app webhooks = %+v", cfg.Apps[0])
+	}
+}
+
+func TestUserFeatureOptions(t *testing.T) {
+	o, err := loadOptions(nil, env(map[string]string{
+		"HERALD_CACHE_TTL": "60", "HERALD_WATCHLIST_GRACE": "1.5",
+		"HERALD_APP_AUTHORIZATION_TIMEOUT": "30", "HERALD_APP_SUBSCRIPTION_COUNT": "true",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := o.serverConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Apps[0]
+	if cfg.CacheTTL != time.Minute || cfg.WatchlistGrace != 1500*time.Millisecond ||
+		a.AuthorizationTimeout != 30*time.Second || !a.SubscriptionCount || cfg.TokenKeys != nil {
+		t.Errorf("config = cache %v grace %v auth %v count %v keys %v", cfg.CacheTTL, cfg.WatchlistGrace,
+			a.AuthorizationTimeout, a.SubscriptionCount, cfg.TokenKeys)
+	}
+}
+
+func TestTokenKeyOptions(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+	pemPath := filepath.Join(t.TempDir(), "token.pem")
+	if err := os.WriteFile(pemPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := writeConfig(t, `{"apps":[
+		{"id":"1","key":"a","secret":"x","token_secret":"dedicated"},
+		{"id":"2","key":"b","secret":"y","token_public_key_file":"`+pemPath+`"},
+		{"id":"3","key":"c","secret":"z"}]}`)
+	o, err := loadOptions([]string{"--config", path}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := o.serverConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(cfg.TokenKeys["1"].HMACSecret) != "dedicated" || cfg.TokenKeys["2"].PublicKey == nil {
+		t.Errorf("token keys = %+v", cfg.TokenKeys)
+	}
+	if _, ok := cfg.TokenKeys["3"]; ok {
+		t.Error("an app without a token setting got a key; it should use its secret")
+	}
+
+	for name, tc := range map[string]struct{ app, want string }{
+		"both":      {`{"id":"1","key":"a","secret":"x","token_secret":"s","token_public_key_file":"` + pemPath + `"}`, "not both"},
+		"missing":   {`{"id":"1","key":"a","secret":"x","token_public_key_file":"/nonexistent.pem"}`, "token_public_key_file"},
+		"not a key": {`{"id":"1","key":"a","secret":"x","token_public_key_file":"` + path + `"}`, "token_public_key_file"},
+		"negative":  {`{"id":"1","key":"a","secret":"x","authorization_timeout":-1}`, "authorization_timeout"},
+	} {
+		_, err := loadOptions([]string{"--config", writeConfig(t, `{"apps":[`+tc.app+`]}`)}, env(nil), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want it to mention %s", name, err, tc.want)
+		}
+	}
+	for _, bad := range []map[string]string{{"HERALD_CACHE_TTL": "0"}, {"HERALD_WATCHLIST_GRACE": "0"}} {
+		if _, err := loadOptions(nil, env(bad), io.Discard); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
 	}
 }

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// appVar marks the default app as customised whenever one of its settings is given, so Herald can
+// warn that those settings are ignored when the config file lists apps.
+func (o *options) appVar(v flag.Value) flag.Value {
+	return funcValue{v, func() { o.defaultAppCustomized = true }}
+}
+
+type funcValue struct {
+	flag.Value
+	onSet func()
+}
+
+func (f funcValue) String() string {
+	if f.Value == nil { // flag.PrintDefaults probes a zero value
+		return ""
+	}
+	return f.Value.String()
+}
+
+func (f funcValue) Set(s string) error {
+	f.onSet()
+	return f.Value.Set(s)
+}
+
+func (f funcValue) IsBoolFlag() bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// value is a flag.Value over a field of options.
+type value[T any] struct {
+	p      *T
+	parse  func(string) (T, error)
+	isBool bool
+}
+
+func (v value[T]) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return fmt.Sprint(*v.p)
+}
+
+func (v value[T]) Set(s string) error {
+	x, err := v.parse(s)
+	if err != nil {
+		return err
+	}
+	*v.p = x
+	return nil
+}
+
+func (v value[T]) IsBoolFlag() bool { return v.isBool }
+
+func stringVar(p *string) flag.Value {
+	return value[string]{p: p, parse: func(s string) (string, error) { return s, nil }}
+}
+
+func intVar(p *int) flag.Value {
+	return value[int]{p: p, parse: func(s string) (int, error) {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return 0, errors.New("must be a whole number")
+		}
+		return n, nil
+	}}
+}
+
+// secondsVar reads a duration in seconds; fractions are allowed (0.5).
+func secondsVar(p *float64) flag.Value {
+	return value[float64]{p: p, parse: func(s string) (float64, error) {
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return 0, errors.New("must be a number of seconds")
+		}
+		return f, nil
+	}}
+}
+
+func boolVar(p *bool) flag.Value {
+	return value[bool]{p: p, isBool: true, parse: func(s string) (bool, error) {
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return false, errors.New("must be true or false")
+		}
+		return b, nil
+	}}
+}
