@@ -75,6 +75,9 @@ func (d *discardTransport) Close(websocket.StatusCode, string) error {
 
 func (d *discardTransport) CloseNow() error { return d.Close(-1, "") }
 
+func (d *discardTransport) cork()         {}
+func (d *discardTransport) uncork() error { return nil }
+
 // newBenchServer is newTestServer for benchmarks, with the client-event rate limit lifted so a
 // relay can run b.N times.
 func newBenchServer(b *testing.B) *Server {

@@ -52,15 +52,27 @@ type Conn struct {
 
 // logger returns the connection's child logger. It is built on demand, since a connection logs rarely
 // and a stored logger would cost every idle connection its bytes.
-// transport is the part of *websocket.Conn a connection uses; tests substitute a fake where sockets
-// are not the point.
+// transport is what a connection needs of its WebSocket: *websocket.Conn plus the cork of the
+// connection under it (wsTransport). Tests substitute a fake where sockets are not the point.
 type transport interface {
 	Reader(ctx context.Context) (websocket.MessageType, io.Reader, error)
 	Write(ctx context.Context, typ websocket.MessageType, p []byte) error
 	Ping(ctx context.Context) error
 	Close(code websocket.StatusCode, reason string) error
 	CloseNow() error
+	// cork gathers the following writes until uncork sends them in one socket write.
+	cork()
+	uncork() error
 }
+
+// wsTransport is the real transport: a coder/websocket connection over a corkedConn.
+type wsTransport struct {
+	*websocket.Conn
+	out *corkedConn
+}
+
+func (t wsTransport) cork()         { t.out.cork() }
+func (t wsTransport) uncork() error { return t.out.uncork() }
 
 // logger returns the connection's child logger. It is built on demand: a connection logs rarely, and
 // a stored logger would cost every idle connection its bytes.
@@ -267,16 +279,17 @@ func (c *Conn) writeLoop() {
 	}
 }
 
-// writeBatch writes frames in order under one write deadline.
+// writeBatch writes frames in order with one socket write: the frames are gathered under the cork,
+// and the deadline of that one write (WriteTimeout) bounds the whole batch.
 func (c *Conn) writeBatch(batch [][]byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
-	defer cancel()
+	c.ws.cork()
 	for _, f := range batch {
-		if err := c.ws.Write(ctx, websocket.MessageText, f); err != nil {
+		if err := c.ws.Write(context.Background(), websocket.MessageText, f); err != nil {
+			_ = c.ws.uncork()
 			return err
 		}
 	}
-	return nil
+	return c.ws.uncork()
 }
 
 // closeReason fits a message into a close frame's reason (at most 123 bytes).

@@ -54,6 +54,9 @@ func (f *fakeTransport) Write(ctx context.Context, _ websocket.MessageType, p []
 
 func (f *fakeTransport) Ping(context.Context) error { return nil }
 
+func (f *fakeTransport) cork()         {}
+func (f *fakeTransport) uncork() error { return nil }
+
 func (f *fakeTransport) Close(code websocket.StatusCode, _ string) error {
 	f.once.Do(func() { f.closed <- code; close(f.done) })
 	return nil

@@ -42,13 +42,17 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	c.startLiveness()
 	c.startAuthorizationTimer()
 	c.send(pusher.ConnectionEstablishedFrame(c.id, max(1, int(s.cfg.ActivityTimeout/time.Second))))
-	c.run()
+	// The read loop gets a goroutine of its own and this handler returns: net/http's goroutine has a
+	// deep stack and holds the request, which every idle connection would otherwise keep.
+	go c.run()
 }
 
-// accept performs the upgrade. Origins are not checked: pages on any domain use pusher-js, and the app
-// key is public by design; authority comes from signatures.
-func (s *Server) accept(w http.ResponseWriter, r *http.Request, c *Conn) (*websocket.Conn, error) {
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+// accept performs the upgrade over Herald's own buffering (see hijacker). Origins are not checked:
+// pages on any domain use pusher-js, and the app key is public by design; authority comes from
+// signatures.
+func (s *Server) accept(w http.ResponseWriter, r *http.Request, c *Conn) (wsTransport, error) {
+	h := &hijacker{ResponseWriter: w, writeTimeout: s.cfg.WriteTimeout}
+	ws, err := websocket.Accept(h, r, &websocket.AcceptOptions{
 		Subprotocols:       subprotocols,
 		InsecureSkipVerify: true,
 		CompressionMode:    websocket.CompressionDisabled,
@@ -56,10 +60,10 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, c *Conn) (*webso
 		OnPongReceived:     func(context.Context, []byte) { c.touch() },
 	})
 	if err != nil {
-		return nil, err
+		return wsTransport{}, err
 	}
 	ws.SetReadLimit(int64(s.cfg.MaxFrameBytes) * 16)
-	return ws, nil
+	return wsTransport{Conn: ws, out: h.conn}, nil
 }
 
 // admit applies the checks of the protocol in its order: protocol version, app key (4001), app enabled
@@ -103,7 +107,7 @@ func (s *Server) isTLS(r *http.Request) bool {
 
 // refuse ends a connection that was not admitted: pusher:error first (protocol-5 clients read only
 // that), then the close frame with the same code.
-func (s *Server) refuse(ws *websocket.Conn, perr *pusher.Error) {
+func (s *Server) refuse(ws transport, perr *pusher.Error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
 	defer cancel()
 	if err := ws.Write(ctx, websocket.MessageText, pusher.ErrorFrame(perr)); err != nil {
@@ -120,9 +124,10 @@ func (s *Server) serveNotFound(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "404 page not found", http.StatusNotFound)
 		return
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	h := &hijacker{ResponseWriter: w, writeTimeout: s.cfg.WriteTimeout}
+	ws, err := websocket.Accept(h, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return
 	}
-	s.refuse(ws, pusher.CloseError(pusher.CodePathNotFound, "Path not found: connect to /app/{key}"))
+	s.refuse(wsTransport{Conn: ws, out: h.conn}, pusher.CloseError(pusher.CodePathNotFound, "Path not found: connect to /app/{key}"))
 }

@@ -5,18 +5,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/herald-rt/herald/clients"
 )
 
-// connsResult is the JSON line of a conns run.
+// connsResult is the JSON line of a conns run. The top-level RSS figures are the first round's; with
+// --rounds > 1, Rounds holds every round and the growth fields compare the last round with the first.
 type connsResult struct {
 	Bench         string  `json:"bench"`
+	Label         string  `json:"label"`
 	Connections   int     `json:"connections"`
 	Channels      int     `json:"channels"`
 	OK            int64   `json:"ok"`
@@ -29,150 +28,185 @@ type connsResult struct {
 	ServerPID     int     `json:"pid,omitempty"`
 	HoldSeconds   float64 `json:"hold_seconds"`
 	ConnectRateHz int     `json:"rate"`
+	Sources       int     `json:"sources"`
+
+	Rounds []connsRound `json:"rounds,omitempty"`
+	// RSSOpenGrowthPct compares the last round's RSS with its connections open to the first round's.
+	RSSOpenGrowthPct float64 `json:"rss_open_growth_pct,omitempty"`
+	// RSSClosedGrowthPct compares the last round's RSS after closing everything to the first round's.
+	RSSClosedGrowthPct float64 `json:"rss_closed_growth_pct,omitempty"`
+	// With --idle-settle, the first and the last round end with a long idle wait that lets the Go
+	// runtime return freed memory (it takes two forced GCs, about four minutes, on an idle server):
+	// RSSIdleFirst and RSSIdleLast are the RSS after those waits, the leak check's comparison.
+	RSSIdleFirst     int64   `json:"rss_idle_first,omitempty"`
+	RSSIdleLast      int64   `json:"rss_idle_last,omitempty"`
+	RSSIdleGrowthPct float64 `json:"rss_idle_growth_pct,omitempty"`
+	// Goroutines is always null: the server does not expose its goroutine count yet.
+	Goroutines *int `json:"goroutines"`
+}
+
+// connsRound is one open-hold-close round.
+type connsRound struct {
+	Round        int   `json:"round"`
+	OK           int64 `json:"ok"`
+	Failed       int64 `json:"failed"`
+	Ended        int   `json:"ended_by_server"`
+	RSSOpen      int64 `json:"rss_open"`
+	RSSClosed    int64 `json:"rss_closed"`
+	BytesPerConn int64 `json:"bytes_per_conn"`
 }
 
 // runConns opens N connections at a set rate, each subscribed to one of K public channels, holds them,
-// and reports the server's RSS growth per connection.
+// and reports the server's RSS growth per connection. With --rounds it closes them and starts again,
+// reporting RSS after each round: memory or sockets leaked per connection show up as growth.
 func runConns(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("conns", flag.ContinueOnError)
-	target := fs.String("url", "ws://127.0.0.1:6001", "server base URL (ws://host:port[/prefix])")
-	key := fs.String("key", "app-key", "app key")
-	n := fs.Int("n", 1000, "connections to open (at most 19000: one process's open-files limit)")
+	var t target
+	t.register(fs, false, 5*time.Minute)
+	n := fs.Int("n", 1000, "connections to open (at most 19500: one process's open-files limit)")
 	channels := fs.Int("channels", 100, "public channels the connections are spread over")
 	rate := fs.Int("rate", 2000, "connections opened per second")
 	parallel := fs.Int("parallel", 64, "dials in flight at once")
-	pid := fs.Int("pid", 0, "server process id, for RSS from /proc (0: not measured)")
 	hold := fs.Duration("hold", 3*time.Second, "how long to hold the connections before measuring")
-	timeout := fs.Duration("timeout", 2*time.Minute, "upper bound on the whole run")
+	rounds := fs.Int("rounds", 1, "open-hold-close rounds (the leak check uses 10)")
+	settle := fs.Duration("settle", 3*time.Second, "wait after closing a round before measuring RSS")
+	idleSettle := fs.Duration("idle-settle", 0, "with --rounds > 1: after the first and the last round, wait up to this long for the server to return freed memory (0: no such wait)")
+	nsources := fs.Int("sources", 0, "127.0.0.x source addresses to dial from (0: one per 20,000 sockets of the whole run)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *n < 1 || *n > 19000 || *channels < 1 || *rate < 1 || *parallel < 1 {
-		return fmt.Errorf("need 1 ≤ n ≤ 19000, channels ≥ 1, rate ≥ 1, parallel ≥ 1")
+	if *n < 1 || *n > maxSockets || *channels < 1 || *rate < 1 || *parallel < 1 || *rounds < 1 || *rounds > 100 {
+		return fmt.Errorf("need 1 ≤ n ≤ %d, channels ≥ 1, rate ≥ 1, parallel ≥ 1, 1 ≤ rounds ≤ 100", maxSockets)
 	}
-	if err := requireLoopback(*target); err != nil {
+	if err := t.check("conns"); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	if *nsources == 0 {
+		*nsources = autoSources(*n * *rounds)
+	}
+	srcs, err := newSources(*nsources)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), t.timeout)
 	defer cancel()
 
-	res := connsResult{Bench: "conns", Connections: *n, Channels: *channels, ServerPID: *pid,
-		HoldSeconds: hold.Seconds(), ConnectRateHz: *rate}
-	if *pid > 0 {
-		rss, err := rssBytes(*pid)
+	res := connsResult{Bench: "conns", Label: t.label, Connections: *n, Channels: *channels, ServerPID: t.pid,
+		HoldSeconds: hold.Seconds(), ConnectRateHz: *rate, Sources: max(len(srcs), 1)}
+	before, err := sampleServer(t.pid)
+	if err != nil {
+		return err
+	}
+	res.RSSBefore = before.rss
+
+	plan := dialPlan{n: *n, rate: *rate, parallel: *parallel}
+	wsURL := t.wsURL()
+	for r := 1; r <= *rounds && ctx.Err() == nil; r++ {
+		o := plan.run(ctx, func(ctx context.Context, i int) (*clients.Conn, error) {
+			return openSubscribed(ctx, wsURL, "bench-"+strconv.Itoa(i%*channels), srcs.options(i, 4, nil), nil)
+		})
+		sleepCtx(ctx, *hold) // the measurement is of connections held idle
+		open, err := sampleServer(t.pid)
 		if err != nil {
 			return err
 		}
-		res.RSSBefore = rss
-	}
-
-	conns := make([]*clients.Conn, *n)
-	var ok, failed atomic.Int64
-	var firstFailure sync.Once
-	tick := time.NewTicker(time.Second / time.Duration(*rate))
-	defer tick.Stop()
-	slots := make(chan struct{}, *parallel)
-	var wg sync.WaitGroup
-	began := time.Now()
-	for i := range conns {
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			return fmt.Errorf("timed out after opening %d connections", i)
+		ended := closeAll(o.conns, *parallel)
+		round := connsRound{Round: r, OK: o.ok, Failed: o.failed, Ended: ended, RSSOpen: open.rss}
+		if o.ok > 0 && t.pid > 0 {
+			round.BytesPerConn = (open.rss - before.rss) / o.ok
 		}
-		slots <- struct{}{}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			defer func() { <-slots }()
-			c, err := openSubscribed(ctx, *target+"/app/"+*key, "bench-"+strconv.Itoa(i%*channels))
+		if r == 1 {
+			res.OK, res.Failed, res.Seconds, res.FirstFailure = o.ok, o.failed, round3(o.seconds), o.firstFailure
+			res.RSSAfter, res.BytesPerConn = open.rss, round.BytesPerConn
+		} else if res.FirstFailure == "" {
+			res.FirstFailure = o.firstFailure
+		}
+		if *rounds > 1 {
+			sleepCtx(ctx, *settle)
+			closed, err := sampleServer(t.pid)
 			if err != nil {
-				failed.Add(1)
-				firstFailure.Do(func() { res.FirstFailure = err.Error() })
-				return
+				return err
 			}
-			conns[i] = c
-			ok.Add(1)
-		}(i)
-	}
-	wg.Wait()
-	res.Seconds = time.Since(began).Seconds()
-	res.OK, res.Failed = ok.Load(), failed.Load()
-
-	select {
-	case <-time.After(*hold): // the measurement is of connections held idle
-	case <-ctx.Done():
-	}
-	if *pid > 0 {
-		rss, err := rssBytes(*pid)
-		if err != nil {
-			return err
-		}
-		res.RSSAfter = rss
-		if res.OK > 0 {
-			res.BytesPerConn = (res.RSSAfter - res.RSSBefore) / res.OK
+			round.RSSClosed = closed.rss
+			if *idleSettle > 0 && t.pid > 0 && (r == 1 || r == *rounds) {
+				idle, waited, err := waitForRelease(ctx, t.pid, before.rss, closed.rss, *idleSettle)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "round %d: RSS %.1f MiB after %s idle\n", r, mib(idle), waited.Round(time.Second))
+				if r == 1 {
+					res.RSSIdleFirst = idle
+				} else {
+					res.RSSIdleLast = idle
+				}
+			}
+			res.Rounds = append(res.Rounds, round)
+			fmt.Fprintf(out, "round %d: %d open (%d failed, %d ended by the server), RSS %.1f MiB open, %.1f MiB closed\n",
+				r, o.ok, o.failed, ended, mib(open.rss), mib(closed.rss))
 		}
 	}
-	closeAll(conns, *parallel)
+	if k := len(res.Rounds); k > 1 && t.pid > 0 {
+		first, last := res.Rounds[0], res.Rounds[k-1]
+		res.RSSOpenGrowthPct = growthPct(first.RSSOpen, last.RSSOpen)
+		res.RSSClosedGrowthPct = growthPct(first.RSSClosed, last.RSSClosed)
+		if res.RSSIdleFirst > 0 && res.RSSIdleLast > 0 {
+			res.RSSIdleGrowthPct = growthPct(res.RSSIdleFirst, res.RSSIdleLast)
+		}
+	}
 
 	fmt.Fprintf(out, "conns: %d of %d connections subscribed (%d failed) in %.1fs over %d channels\n",
 		res.OK, res.Connections, res.Failed, res.Seconds, res.Channels)
-	if *pid > 0 {
+	if t.pid > 0 {
 		fmt.Fprintf(out, "server RSS %.1f MiB -> %.1f MiB: %d bytes per connection\n",
-			float64(res.RSSBefore)/(1<<20), float64(res.RSSAfter)/(1<<20), res.BytesPerConn)
+			mib(res.RSSBefore), mib(res.RSSAfter), res.BytesPerConn)
+		if len(res.Rounds) > 1 {
+			fmt.Fprintf(out, "over %d rounds: RSS with connections open %+.1f %%, after closing %+.1f %% (last round vs first); goroutines: not exposed by the server\n",
+				len(res.Rounds), res.RSSOpenGrowthPct, res.RSSClosedGrowthPct)
+			if res.RSSIdleLast > 0 {
+				fmt.Fprintf(out, "idle RSS after the first round %.1f MiB, after the last %.1f MiB: %+.1f %%\n",
+					mib(res.RSSIdleFirst), mib(res.RSSIdleLast), res.RSSIdleGrowthPct)
+			}
+		}
 	}
 	if res.FirstFailure != "" {
 		fmt.Fprintf(out, "first failure: %s\n", res.FirstFailure)
 	}
 	report(out, res)
+	if ctx.Err() != nil {
+		return fmt.Errorf("timed out after %s", t.timeout)
+	}
 	return nil
 }
 
-// openSubscribed dials and subscribes one connection whose events are dropped on arrival, so the load
-// generator holds no per-connection queue worth measuring.
-func openSubscribed(ctx context.Context, wsURL, channel string) (*clients.Conn, error) {
-	c, err := clients.Dial(ctx, wsURL, &clients.DialOptions{EventBuffer: 4})
-	if err != nil {
-		return nil, err
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func growthPct(first, last int64) float64 {
+	if first <= 0 {
+		return 0
 	}
-	if _, err := c.SubscribeAndWait(ctx, channel, nil); err != nil {
-		_ = c.Close()
-		return nil, err
-	}
-	return c, nil
+	return round3(100 * float64(last-first) / float64(first))
 }
 
-func closeAll(conns []*clients.Conn, parallel int) {
-	work := make(chan *clients.Conn)
-	var wg sync.WaitGroup
-	for range parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range work {
-				_ = c.Close()
-			}
-		}()
-	}
-	for _, c := range conns {
-		if c != nil {
-			work <- c
+// waitForRelease waits, up to limit, for the server to hand freed memory back after its connections
+// closed: the Go runtime keeps it until two forced GCs later on an idle server. It returns once RSS has
+// given back at least half of what the round added (then two more samples, 5 s apart, let the release
+// finish), or at the limit, with the last RSS read and how long it waited.
+func waitForRelease(ctx context.Context, pid int, idleRSS, closedRSS int64, limit time.Duration) (int64, time.Duration, error) {
+	const every = 5 * time.Second
+	began := time.Now()
+	threshold := idleRSS + (closedRSS-idleRSS)/2
+	released := -1
+	for i := 0; ; i++ {
+		rss, err := rssBytes(pid)
+		if err != nil {
+			return 0, 0, err
 		}
-	}
-	close(work)
-	wg.Wait()
-}
-
-// requireLoopback refuses any target that is not on this machine.
-func requireLoopback(target string) error {
-	u, err := url.Parse(target)
-	if err != nil {
-		return fmt.Errorf("bad --url: %w", err)
-	}
-	switch h := u.Hostname(); {
-	case h == "localhost", h == "::1", len(h) > 4 && h[:4] == "127.":
-		return nil
-	default:
-		return fmt.Errorf("--url host %q is not a loopback address: herald-bench only targets this machine", h)
+		if released < 0 && rss <= threshold {
+			released = i
+		}
+		if (released >= 0 && i >= released+2) || time.Since(began)+every > limit || ctx.Err() != nil {
+			return rss, time.Since(began), nil
+		}
+		sleepCtx(ctx, every)
 	}
 }

@@ -2,8 +2,15 @@
 // through the Go SDK in clients/. Each subcommand prints a human summary and one JSON line.
 //
 //	herald-bench conns --n 5000 --channels 100 --pid $(pgrep -x herald)
+//	herald-bench fanout --subs 1000 --events 2000 --pid $(pgrep -x herald)
+//	herald-bench churn --workers 16 --duration 10s --pid $(pgrep -x herald)
+//	herald-bench client-events --pairs 500 --rate 8 --pid $(pgrep -x herald)
+//	herald-bench chart --in results.jsonl --out docs/benchmarks.svg
 //
-// It targets loopback addresses only, and every loop it runs is bounded in count and time.
+// With --pid, each load subcommand also reads the server's CPU time (utime+stime) and RSS from /proc
+// and reports CPU per unit of work, which stays meaningful on a busy machine where wall-clock
+// throughput does not. It targets loopback addresses only, and every loop it runs is bounded in count
+// and time. cmd/herald-bench/bench.sh runs the whole suite against a freshly built, pinned server.
 package main
 
 import (
@@ -18,12 +25,29 @@ func main() {
 }
 
 var subcommands = map[string]func(args []string, out io.Writer) error{
-	"conns": runConns,
+	"conns":         runConns,
+	"fanout":        runFanout,
+	"churn":         runChurn,
+	"client-events": runClientEvents,
+	"chart":         runChart,
 }
+
+const usage = `usage: herald-bench <subcommand> [flags]   (herald-bench <subcommand> -h lists the flags)
+
+subcommands:
+  conns          open N subscribed connections and report the server's memory per connection;
+                 --rounds R repeats open/close for the leak check
+  fanout         S subscribers on one channel, M events published through the REST API: deliveries/s,
+                 end-to-end latency, lost and duplicated, server CPU per delivery
+  churn          connect/subscribe/unsubscribe/close cycles for T seconds: cycles/s, server CPU per cycle
+  client-events  P pairs on private channels exchanging client events under the 10/s limit:
+                 relayed/s, latency, server CPU per relayed event
+  chart          render the JSON lines of a results file as an SVG
+`
 
 func run(args []string, out, errOut io.Writer) int {
 	if len(args) == 0 || subcommands[args[0]] == nil {
-		fmt.Fprintf(errOut, "usage: herald-bench <subcommand> [flags]\n\nsubcommands:\n  conns   open N subscribed connections and report the server's memory per connection\n")
+		fmt.Fprint(errOut, usage)
 		return 2
 	}
 	if err := subcommands[args[0]](args[1:], out); err != nil {

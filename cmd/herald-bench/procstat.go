@@ -4,10 +4,72 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
+
+// userHZ is the unit of utime and stime in /proc/<pid>/stat. Linux fixes it at 100 for user space on
+// every architecture Go supports (sysconf(_SC_CLK_TCK)), whatever the kernel's own tick rate.
+const userHZ = 100
+
+// serverSample is what --pid measures of the server at one moment.
+type serverSample struct {
+	at  time.Time
+	cpu time.Duration // user + system CPU time consumed so far, all threads
+	rss int64         // resident set size, bytes, the process and its descendants
+}
+
+// sampleServer reads pid's CPU time and RSS. A zero pid samples nothing.
+func sampleServer(pid int) (serverSample, error) {
+	s := serverSample{at: time.Now()}
+	if pid <= 0 {
+		return s, nil
+	}
+	var err error
+	if s.cpu, err = cpuTime(pid); err != nil {
+		return s, err
+	}
+	s.rss, err = rssBytes(pid)
+	return s, err
+}
+
+// cpuTime returns the user + system CPU time pid has consumed (10 ms resolution).
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	utime, stime, err := parseStatTicks(b)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return time.Duration(utime+stime) * time.Second / userHZ, nil
+}
+
+// parseStatTicks returns utime and stime (fields 14 and 15, in clock ticks) of a /proc/<pid>/stat
+// line. The command name (field 2) is parenthesised and may itself hold spaces and parentheses, so
+// fields are counted from the last ')'.
+func parseStatTicks(b []byte) (utime, stime int64, err error) {
+	end := bytes.LastIndexByte(b, ')')
+	if end < 0 {
+		return 0, 0, fmt.Errorf("no command name in %.80q", b)
+	}
+	fields := bytes.Fields(b[end+1:]) // fields[0] is field 3, the state
+	const utimeField, stimeField = 14 - 3, 15 - 3
+	if len(fields) <= stimeField {
+		return 0, 0, fmt.Errorf("only %d fields after the command name", len(fields))
+	}
+	if utime, err = strconv.ParseInt(string(fields[utimeField]), 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("utime: %w", err)
+	}
+	if stime, err = strconv.ParseInt(string(fields[stimeField]), 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("stime: %w", err)
+	}
+	return utime, stime, nil
+}
 
 // rssBytes returns the resident set size of pid and all its descendants, read from /proc.
 func rssBytes(pid int) (int64, error) {
@@ -30,14 +92,26 @@ func vmRSS(pid int) (int64, error) {
 		return 0, err
 	}
 	defer f.Close()
-	s := bufio.NewScanner(f)
+	n, err := parseVmRSS(f)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/status: %w", pid, err)
+	}
+	return n, nil
+}
+
+// parseVmRSS returns the VmRSS line of a /proc/<pid>/status file, in bytes.
+func parseVmRSS(r io.Reader) (int64, error) {
+	s := bufio.NewScanner(r)
 	for s.Scan() {
 		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			return kb * 1024, err
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	if err := s.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("no VmRSS line")
 }
 
 // children lists the direct children of pid, over all its threads.
@@ -57,3 +131,29 @@ func children(pid int) []int {
 	}
 	return out
 }
+
+// serverCost is the server's CPU and memory over a measured phase, as every JSON line reports it.
+type serverCost struct {
+	CPUSeconds  float64 `json:"server_cpu_seconds,omitempty"`
+	CPUMicros   float64 `json:"server_cpu_us_per_unit,omitempty"` // per delivery, cycle or relayed event
+	CPUUtil     float64 `json:"server_cpu_util,omitempty"`        // CPU seconds per wall second (1 = one core)
+	RSSBefore   int64   `json:"rss_before,omitempty"`
+	RSSAfter    int64   `json:"rss_after,omitempty"`
+	WallSeconds float64 `json:"measured_seconds,omitempty"`
+}
+
+// costBetween reports the server's cost between two samples spread over units of work.
+func costBetween(a, b serverSample, units int64) serverCost {
+	c := serverCost{RSSBefore: a.rss, RSSAfter: b.rss, WallSeconds: round3(b.at.Sub(a.at).Seconds())}
+	cpu := b.cpu - a.cpu
+	c.CPUSeconds = round3(cpu.Seconds())
+	if c.WallSeconds > 0 {
+		c.CPUUtil = round3(cpu.Seconds() / b.at.Sub(a.at).Seconds())
+	}
+	if units > 0 {
+		c.CPUMicros = round3(float64(cpu.Microseconds()) / float64(units))
+	}
+	return c
+}
+
+func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Herald load benchmarks, reproducibly: build herald and herald-bench, then for each measurement start
+# a fresh herald pinned to core 0 (log level warn), run one herald-bench subcommand pinned to core 1
+# with fixed parameters, append its JSON line to the results file, and stop herald. Ends with an SVG
+# chart of the results. Every step is bounded in time; the whole run takes about
+# 15 minutes, 10 of them the leak check waiting for the server's runtime to return freed memory.
+#
+#   cmd/herald-bench/bench.sh                          # or: make bench-load
+#   RESULTS=docs/bench-baseline.jsonl SVG=docs/bench-baseline.svg cmd/herald-bench/bench.sh
+#   ONLY="fanout-1k churn" cmd/herald-bench/bench.sh   # a subset, by step name
+#
+# Environment: PORT (6101), RESULTS (bin/bench-results.jsonl, overwritten unless APPEND=1),
+# SVG (bin/bench-results.svg), ONLY (space-separated step names; empty runs all), SERVER_CPU (0),
+# BENCH_CPU (1).
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+PORT=${PORT:-6101}
+RESULTS=${RESULTS:-bin/bench-results.jsonl}
+SVG=${SVG:-bin/bench-results.svg}
+ONLY=${ONLY:-}
+SERVER_CPU=${SERVER_CPU:-0}
+BENCH_CPU=${BENCH_CPU:-1}
+GO=${GO:-go}
+URL="ws://127.0.0.1:$PORT"
+LOG=bin/bench-herald.log
+
+mkdir -p bin "$(dirname "$RESULTS")" "$(dirname "$SVG")"
+$GO build -o bin/herald ./cmd/herald
+$GO build -o bin/herald-bench ./cmd/herald-bench
+
+server_pin=() bench_pin=()
+if command -v taskset >/dev/null && taskset -c "$SERVER_CPU" true 2>/dev/null && taskset -c "$BENCH_CPU" true 2>/dev/null; then
+	server_pin=(taskset -c "$SERVER_CPU") bench_pin=(taskset -c "$BENCH_CPU")
+else
+	echo "bench.sh: taskset unavailable or cores $SERVER_CPU/$BENCH_CPU missing: running unpinned" >&2
+fi
+
+HERALD_PID=
+start_herald() {
+	if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+		echo "bench.sh: something already listens on 127.0.0.1:$PORT; stop it or set PORT" >&2
+		return 1
+	fi
+	"${server_pin[@]}" bin/herald --addr "127.0.0.1:$PORT" --log-level warn --log-format json 2>>"$LOG" &
+	HERALD_PID=$!
+	for _ in $(seq 100); do # up to 10 s
+		kill -0 "$HERALD_PID" 2>/dev/null || { echo "bench.sh: herald exited, see $LOG" >&2; return 1; }
+		if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+			sleep 0.5 # let the runtime settle before the idle RSS is read
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "bench.sh: herald did not listen on $PORT within 10 s" >&2
+	return 1
+}
+
+stop_herald() {
+	[ -n "$HERALD_PID" ] || return 0
+	kill -TERM "$HERALD_PID" 2>/dev/null || true
+	for _ in $(seq 150); do # up to 15 s
+		kill -0 "$HERALD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$HERALD_PID" 2>/dev/null || true
+	wait "$HERALD_PID" 2>/dev/null || true
+	HERALD_PID=
+}
+trap stop_herald EXIT
+
+# step NAME LIMIT_SECONDS SUBCOMMAND FLAGS… runs one measurement against a fresh herald.
+step() {
+	local name=$1 limit=$2
+	shift 2
+	if [ -n "$ONLY" ] && [[ " $ONLY " != *" $name "* ]]; then
+		return 0
+	fi
+	echo "== $name: herald-bench $*"
+	start_herald
+	local out rc=0
+	out=$(timeout -k 5 "$limit" "${bench_pin[@]}" bin/herald-bench "$@" --url "$URL" --pid "$HERALD_PID" --label "$name" \
+		--timeout "$((limit - 10))s" 2>&1) || rc=$?
+	stop_herald
+	echo "$out" | grep -v '^{' || true
+	echo "$out" | grep '^{' >>"$RESULTS" || true
+	[ "$rc" -eq 0 ] || echo "bench.sh: $name failed with status $rc" >&2
+	sleep 2 # let closed sockets leave the machine's tables between steps
+}
+
+[ "${APPEND:-0}" = 1 ] || : >"$RESULTS"
+{
+	printf '{"bench":"meta","date":"%s","nproc":%s,"cpu":"%s","go":"%s","server_cpu":"%s","bench_cpu":"%s"}\n' \
+		"$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" \
+		"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//; s/"/\\"/g')" \
+		"$($GO env GOVERSION)" "$SERVER_CPU" "$BENCH_CPU"
+} >>"$RESULTS"
+
+step fanout-1k        120 fanout --subs 1000 --events 3000 --size 200 --inflight 4 --window 32
+step fanout-10k       180 fanout --subs 10000 --events 300 --size 200 --inflight 4 --window 32
+step fanout-1k-40hz   120 fanout --subs 1000 --events 400 --size 200 --rate 40
+step churn             60 churn --workers 16 --duration 10s --sources 8
+step client-events     90 client-events --pairs 1000 --rate 8 --duration 10s --size 100
+step conns-5k          90 conns --n 5000 --channels 100 --rate 2000 --hold 3s
+step conns-15k        120 conns --n 15000 --channels 100 --rate 2000 --hold 3s
+step leak-10x10k      900 conns --n 10000 --channels 100 --rate 2000 --hold 2s --rounds 10 --settle 3s --idle-settle 330s
+
+bin/herald-bench chart --in "$RESULTS" --out "$SVG"
+echo "results: $RESULTS, chart: $SVG"

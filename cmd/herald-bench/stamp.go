@@ -1,0 +1,80 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Every event the bench sends carries its sequence number and send time at the front of its data, so
+// receivers can time it and tell lost, duplicated and late events apart without a lookup:
+//
+//	{"seq":17,"t":123456789,"pad":"xxxx…"}
+//
+// t is nanoseconds on this process's monotonic clock (since epoch), so the sender and the receivers
+// need no clock agreement: they are the same process.
+var epoch = time.Now()
+
+// sinceEpoch is now on the monotonic clock stamps use.
+func sinceEpoch() int64 { return int64(time.Since(epoch)) }
+
+// stampData returns event data of exactly size bytes (or the stamp alone when size is smaller).
+func stampData(seq int, t int64, size int) string {
+	b := make([]byte, 0, max(size, 48))
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendInt(b, int64(seq), 10)
+	b = append(b, `,"t":`...)
+	b = strconv.AppendInt(b, t, 10)
+	b = append(b, `,"pad":"`...)
+	for len(b) < size-2 {
+		b = append(b, 'x')
+	}
+	b = append(b, `"}`...)
+	return string(b)
+}
+
+// parseStamp reads seq and t back from data made by stampData; ok is false for anything else.
+func parseStamp(data string) (seq int, t int64, ok bool) {
+	rest, found := strings.CutPrefix(data, `{"seq":`)
+	if !found {
+		return 0, 0, false
+	}
+	s, rest, found := strings.Cut(rest, `,"t":`)
+	if !found {
+		return 0, 0, false
+	}
+	end := 0
+	for end < len(rest) && rest[end] >= '0' && rest[end] <= '9' {
+		end++
+	}
+	n, err1 := strconv.Atoi(s)
+	ts, err2 := strconv.ParseInt(rest[:end], 10, 64)
+	if err1 != nil || err2 != nil || n < 0 {
+		return 0, 0, false
+	}
+	return n, ts, true
+}
+
+// seqSet records which sequence numbers arrived; it is written by one goroutine (a connection's
+// reader) and read after that goroutine has ended.
+type seqSet []uint64
+
+func newSeqSet(n int) seqSet { return make(seqSet, (n+63)/64) }
+
+// add marks seq and reports whether it was new; seq out of range reports false.
+func (s seqSet) add(seq int) (fresh, inRange bool) {
+	w, bit := seq/64, uint64(1)<<(seq%64)
+	if seq < 0 || w >= len(s) {
+		return false, false
+	}
+	if s[w]&bit != 0 {
+		return false, true
+	}
+	s[w] |= bit
+	return true, true
+}
+
+func (s seqSet) has(seq int) bool {
+	w := seq / 64
+	return seq >= 0 && w < len(s) && s[w]&(1<<(seq%64)) != 0
+}

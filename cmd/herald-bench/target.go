@@ -1,0 +1,124 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/herald-rt/herald/clients"
+)
+
+// maxSockets keeps one herald-bench process under its open-files limit (20,000, which cannot be
+// raised here) with room for the REST client and the runtime.
+const maxSockets = 19500
+
+// target is the server a subcommand measures and the flags every subcommand shares.
+type target struct {
+	url     string
+	key     string
+	appID   string
+	secret  string
+	pid     int
+	label   string
+	timeout time.Duration
+}
+
+// register adds the shared flags; withREST adds the app id and secret the REST API and private
+// channels need.
+func (t *target) register(fs *flag.FlagSet, withREST bool, timeout time.Duration) {
+	fs.StringVar(&t.url, "url", "ws://127.0.0.1:6001", "server base URL (ws://host:port[/prefix]), loopback only")
+	fs.StringVar(&t.key, "key", "app-key", "app key")
+	if withREST {
+		fs.StringVar(&t.appID, "app-id", "app-id", "app id")
+		fs.StringVar(&t.secret, "secret", "app-secret", "app secret (signs REST calls and private channels)")
+	}
+	fs.IntVar(&t.pid, "pid", 0, "server process id, for its CPU time and RSS from /proc (0: not measured)")
+	fs.StringVar(&t.label, "label", "", "name of this run in the JSON line and the chart (default: the subcommand)")
+	fs.DurationVar(&t.timeout, "timeout", timeout, "upper bound on the whole run")
+}
+
+func (t *target) check(bench string) error {
+	if t.label == "" {
+		t.label = bench
+	}
+	if t.timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive")
+	}
+	return requireLoopback(t.url)
+}
+
+// wsURL is the socket URL of the app.
+func (t *target) wsURL() string { return strings.TrimRight(t.url, "/") + "/app/" + t.key }
+
+// rest returns a REST client for the app on the same host and port.
+func (t *target) rest(inflight int) *clients.REST {
+	base := strings.TrimRight(t.url, "/")
+	if rest, ok := strings.CutPrefix(base, "wss://"); ok {
+		base = "https://" + rest
+	} else if rest, ok := strings.CutPrefix(base, "ws://"); ok {
+		base = "http://" + rest
+	}
+	hc := restHTTPClient(inflight)
+	return clients.NewREST(clients.RESTConfig{BaseURL: base, AppID: t.appID, Key: t.key, Secret: t.secret, HTTPClient: hc})
+}
+
+// requireLoopback refuses any target that is not on this machine.
+func requireLoopback(target string) error {
+	u, err := url.Parse(target)
+	if err != nil {
+		return fmt.Errorf("bad --url: %w", err)
+	}
+	switch h := u.Hostname(); {
+	case h == "localhost", h == "::1", len(h) > 4 && h[:4] == "127.":
+		return nil
+	default:
+		return fmt.Errorf("--url host %q is not a loopback address: herald-bench only targets this machine", h)
+	}
+}
+
+// sources spreads client sockets over loopback source addresses. One address gives about 28,000
+// ephemeral ports (fewer while closed sockets sit in TIME_WAIT), so runs that open more sockets than
+// that over their lifetime — many rounds, long churn, several processes — dial from 127.0.0.1,
+// 127.0.0.2, … via DialOptions.LocalAddr. With one address the kernel picks the source, as usual.
+type sources []netip.Addr
+
+// newSources returns n source addresses; n ≤ 1 means the kernel's choice.
+func newSources(n int) (sources, error) {
+	if n <= 1 {
+		return nil, nil
+	}
+	if n > 254 {
+		return nil, fmt.Errorf("--sources %d: at most 254 (127.0.0.1 to 127.0.0.254)", n)
+	}
+	out := make(sources, n)
+	for i := range out {
+		out[i] = netip.AddrFrom4([4]byte{127, 0, 0, byte(i + 1)})
+	}
+	return out, nil
+}
+
+// autoSources is the number of source addresses for a run that opens sockets sockets in all, keeping
+// each address under 20,000 of them.
+func autoSources(sockets int) int { return max(1, (sockets+19999)/20000) }
+
+// options returns the dial options of the i-th socket.
+func (s sources) options(i int, eventBuffer int, onEvent func(clients.Event) bool) *clients.DialOptions {
+	o := &clients.DialOptions{EventBuffer: eventBuffer, OnEvent: onEvent}
+	if len(s) > 0 {
+		o.LocalAddr = s[i%len(s)]
+	}
+	return o
+}
+
+// restHTTPClient keeps one idle connection per request in flight, so a publisher never pays for a new
+// TCP connection per request, and bounds every request.
+func restHTTPClient(inflight int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = max(inflight, 2) * 2
+	t.MaxIdleConnsPerHost = max(inflight, 2) * 2
+	return &http.Client{Transport: t, Timeout: 30 * time.Second}
+}
