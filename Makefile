@@ -43,7 +43,7 @@ fuzz:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
-## bench-load: the load benchmarks against a freshly built Herald pinned to core 0 (about 15 minutes;
+## bench-load: the load benchmarks against a freshly built Herald pinned to core 0 (about 20 minutes;
 ## results in bin/bench-results.jsonl and .svg, see docs/BENCHMARKS.md).
 .PHONY: bench-load
 bench-load:

@@ -122,17 +122,19 @@ func benchSubscribe(c *Conn, channel, channelData string) []byte {
 	return append(b, "}}"...)
 }
 
-// subscribeAll subscribes n new connections to channel and waits for their subscription_succeeded.
+// subscribeAll subscribes n new connections to channel and waits for what each subscription writes:
+// its subscription_succeeded and, on a presence channel (channelData non-nil, one user per
+// connection), member_added to each connection already there.
 func subscribeAll(b *testing.B, s *Server, sink *benchSink, n int, channel string, channelData func(i int) string) []*Conn {
 	b.Helper()
 	conns := make([]*Conn, n)
 	for i := range conns {
 		c := newBenchConn(b, s, sink)
-		data := ""
+		data, frames := "", 1
 		if channelData != nil {
-			data = channelData(i)
+			data, frames = channelData(i), 1+i
 		}
-		sink.expect(1)
+		sink.expect(frames)
 		c.handleFrame(benchSubscribe(c, channel, data))
 		sink.wait(b)
 		conns[i] = c

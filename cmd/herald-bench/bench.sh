@@ -3,7 +3,7 @@
 # a fresh herald pinned to core 0 (log level warn), run one herald-bench subcommand pinned to core 1
 # with fixed parameters, append its JSON line to the results file, and stop herald. Ends with an SVG
 # chart of the results. Every step is bounded in time; the whole run takes about
-# 15 minutes, 10 of them the leak check waiting for the server's runtime to return freed memory.
+# 20 minutes, 12 of them the leak check waiting for the server's runtime to return freed memory.
 #
 #   cmd/herald-bench/bench.sh                          # or: make bench-load
 #   RESULTS=docs/bench-baseline.jsonl SVG=docs/bench-baseline.svg cmd/herald-bench/bench.sh
@@ -103,7 +103,7 @@ step churn             60 churn --workers 16 --duration 10s --sources 8
 step client-events     90 client-events --pairs 1000 --rate 8 --duration 10s --size 100
 step conns-5k          90 conns --n 5000 --channels 100 --rate 2000 --hold 3s
 step conns-15k        120 conns --n 15000 --channels 100 --rate 2000 --hold 3s
-step leak-10x10k      900 conns --n 10000 --channels 100 --rate 2000 --hold 2s --rounds 10 --settle 3s --idle-settle 330s
+step leak-10x10k     1100 conns --n 10000 --channels 100 --rate 2000 --hold 2s --rounds 10 --settle 3s --idle-settle 420s
 
 bin/herald-bench chart --in "$RESULTS" --out "$SVG"
 echo "results: $RESULTS, chart: $SVG"

@@ -336,7 +336,7 @@ func cpuPanel(s *svg, rows []chartRow) {
 func leakPanel(s *svg, r chartRow) {
 	note := "blue: with connections open; orange: after closing them and a short settle"
 	if r.RSSIdleFirst > 0 && r.RSSIdleLast > 0 {
-		note += fmt.Sprintf("; idle RSS once the runtime released memory: %.1f MiB after round 1, %.1f MiB after round %d",
+		note += fmt.Sprintf("; green: idle RSS once the runtime released memory, %.1f MiB after round 1, %.1f after round %d",
 			mib(r.RSSIdleFirst), mib(r.RSSIdleLast), r.Rounds[len(r.Rounds)-1].Round)
 	}
 	s.panelTitle("Leak check: server RSS over open/close rounds, MiB ("+r.Label+")", note)
@@ -364,6 +364,11 @@ func leakPanel(s *svg, r chartRow) {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", xOf(i), yOf(mib(series(rd)))))
 		}
 		fmt.Fprintf(s.w, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>`+"\n", strings.Join(pts, " "), seriesColors[k*2])
+	}
+	for i, idle := range map[int]int64{0: r.RSSIdleFirst, len(r.Rounds) - 1: r.RSSIdleLast} {
+		if idle > 0 {
+			fmt.Fprintf(s.w, `<circle cx="%.1f" cy="%.1f" r="4" fill="#54a24b"/>`+"\n", xOf(i), yOf(mib(idle)))
+		}
 	}
 	for i, rd := range r.Rounds {
 		s.text(xOf(i), top+plotH+16, "middle", `font-size="11" fill="#555"`, fmt.Sprint(rd.Round))

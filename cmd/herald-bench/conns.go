@@ -128,6 +128,9 @@ func runConns(args []string, out io.Writer) error {
 				return err
 			}
 			round.RSSClosed = closed.rss
+			res.Rounds = append(res.Rounds, round)
+			fmt.Fprintf(out, "round %d: %d open (%d failed, %d ended by the server), RSS %.1f MiB open, %.1f MiB closed\n",
+				r, o.ok, o.failed, ended, mib(open.rss), mib(closed.rss))
 			if *idleSettle > 0 && t.pid > 0 && (r == 1 || r == *rounds) {
 				idle, waited, err := waitForRelease(ctx, t.pid, before.rss, closed.rss, *idleSettle)
 				if err != nil {
@@ -140,9 +143,6 @@ func runConns(args []string, out io.Writer) error {
 					res.RSSIdleLast = idle
 				}
 			}
-			res.Rounds = append(res.Rounds, round)
-			fmt.Fprintf(out, "round %d: %d open (%d failed, %d ended by the server), RSS %.1f MiB open, %.1f MiB closed\n",
-				r, o.ok, o.failed, ended, mib(open.rss), mib(closed.rss))
 		}
 	}
 	if k := len(res.Rounds); k > 1 && t.pid > 0 {
