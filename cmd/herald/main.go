@@ -79,6 +79,7 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
+	go releaseAfterDrops(ctx, srv.Connections, memoryCheckInterval, freeOSMemory)
 	log.Info().Str("addr", ln.Addr().String()).Int("apps", len(o.apps())).Str("path_prefix", o.PathPrefix).
 		Int("webhook_endpoints", o.webhookEndpoints()).Msg("herald listening")
 
@@ -174,7 +175,10 @@ func warnAboutApps(o *options, log *zerolog.Logger) {
 	}
 }
 
+// newLogger builds the process logger. Errors are logged under "err", the key every Herald log line
+// uses (zerolog's default is "error").
 func newLogger(o *options, w io.Writer) (zerolog.Logger, error) {
+	zerolog.ErrorFieldName = "err"
 	level, err := parseLevel(o.LogLevel)
 	if err != nil {
 		return zerolog.Logger{}, err
