@@ -273,3 +273,17 @@ func TestTokenKeyOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleConfigLoads keeps the example shipped in testdata (and linked from the README) valid.
+func TestExampleConfigLoads(t *testing.T) {
+	o, err := loadOptions([]string{"--config", "../../testdata/config/herald.example.json"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.serverConfig(nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(o.apps()) != 2 {
+		t.Errorf("example config has %d apps, want 2", len(o.apps()))
+	}
+}
