@@ -49,12 +49,9 @@ type clientEventsResult struct {
 
 // ceRun is the state every connection's reader shares.
 type ceRun struct {
-	hist        latencyHist
-	delivered   atomic.Int64
-	duplicated  atomic.Int64
+	tally
 	rateLimited atomic.Int64
 	otherErrors atomic.Int64
-	other       atomic.Int64
 }
 
 // ceConn is one side of a pair. Its reader alone writes seen (what the partner sent); the sender
@@ -74,22 +71,7 @@ type ceConn struct {
 func (c *ceConn) onEvent(ev clients.Event) bool {
 	switch {
 	case ev.Event == clientEvent:
-		now := sinceEpoch()
-		seq, t, ok := parseStamp(ev.Data)
-		if !ok {
-			c.run.other.Add(1)
-			return true
-		}
-		fresh, inRange := c.seen.add(seq)
-		switch {
-		case !inRange:
-			c.run.other.Add(1)
-		case !fresh:
-			c.run.duplicated.Add(1)
-		default:
-			c.run.delivered.Add(1)
-			c.run.hist.record(c.index, time.Duration(now-t))
-		}
+		c.run.record(c.seen, c.index, ev.Data, sinceEpoch())
 		return true
 	case !c.ready.Load():
 		return false // subscription_succeeded goes to SubscribeAndWait
@@ -131,17 +113,10 @@ func runClientEvents(args []string, out io.Writer) error {
 	case *duration <= 0 || *size < 1 || *size > 10240 || *senders < 1 || *connectRate < 1 || *parallel < 1 || *drain <= 0:
 		return fmt.Errorf("need duration > 0, 1 ≤ size ≤ 10240, senders ≥ 1, connect-rate ≥ 1, parallel ≥ 1, drain > 0")
 	}
-	if err := t.check("client-events"); err != nil {
-		return err
-	}
-	if *nsources == 0 {
-		*nsources = autoSources(2 * *pairs)
-	}
-	srcs, err := newSources(*nsources)
+	srcs, ctx, cancel, err := t.start("client-events", *nsources, 2**pairs)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), t.timeout)
 	defer cancel()
 
 	res := clientEventsResult{Bench: "client-events", Label: t.label, Pairs: *pairs, PerConnRateHz: *rate,

@@ -78,17 +78,10 @@ func runConns(args []string, out io.Writer) error {
 	if *n < 1 || *n > maxSockets || *channels < 1 || *rate < 1 || *parallel < 1 || *rounds < 1 || *rounds > 100 {
 		return fmt.Errorf("need 1 ≤ n ≤ %d, channels ≥ 1, rate ≥ 1, parallel ≥ 1, 1 ≤ rounds ≤ 100", maxSockets)
 	}
-	if err := t.check("conns"); err != nil {
-		return err
-	}
-	if *nsources == 0 {
-		*nsources = autoSources(*n * *rounds)
-	}
-	srcs, err := newSources(*nsources)
+	srcs, ctx, cancel, err := t.start("conns", *nsources, *n**rounds)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), t.timeout)
 	defer cancel()
 
 	res := connsResult{Bench: "conns", Label: t.label, Connections: *n, Channels: *channels, ServerPID: t.pid,

@@ -49,12 +49,9 @@ type fanoutResult struct {
 
 // fanoutRun is the state the subscribers' readers share.
 type fanoutRun struct {
-	events     int
-	hist       latencyHist
-	delivered  atomic.Int64 // unique deliveries
-	duplicated atomic.Int64
-	other      atomic.Int64
-	lastAt     atomic.Int64 // sinceEpoch of the latest delivery
+	events int
+	tally
+	lastAt atomic.Int64 // sinceEpoch of the latest delivery
 }
 
 // fanoutSub is one subscriber: its reader alone writes seen.
@@ -74,20 +71,7 @@ func (s *fanoutSub) onEvent(ev clients.Event) bool {
 		return true
 	}
 	now := sinceEpoch()
-	seq, t, ok := parseStamp(ev.Data)
-	if !ok {
-		s.run.other.Add(1)
-		return true
-	}
-	fresh, inRange := s.seen.add(seq)
-	switch {
-	case !inRange:
-		s.run.other.Add(1)
-	case !fresh:
-		s.run.duplicated.Add(1)
-	default:
-		s.run.delivered.Add(1)
-		s.run.hist.record(s.index, time.Duration(now-t))
+	if s.run.record(s.seen, s.index, ev.Data, now) {
 		for {
 			last := s.run.lastAt.Load()
 			if now <= last || s.run.lastAt.CompareAndSwap(last, now) {
@@ -126,17 +110,10 @@ func runFanout(args []string, out io.Writer) error {
 	case *size < 1 || *size > 1<<20 || *rate < 0 || *inflight < 1 || *window < 0 || *connectRate < 1 || *parallel < 1 || *drain <= 0:
 		return fmt.Errorf("need 1 ≤ size ≤ 1 MiB, rate ≥ 0, inflight ≥ 1, window ≥ 0, connect-rate ≥ 1, parallel ≥ 1, drain > 0")
 	}
-	if err := t.check("fanout"); err != nil {
-		return err
-	}
-	if *nsources == 0 {
-		*nsources = autoSources(*subs)
-	}
-	srcs, err := newSources(*nsources)
+	srcs, ctx, cancel, err := t.start("fanout", *nsources, *subs)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), t.timeout)
 	defer cancel()
 
 	res := fanoutResult{Bench: "fanout", Label: t.label, Subscribers: *subs, Events: *events, PayloadBytes: *size,

@@ -3,6 +3,7 @@ package main
 import (
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -77,4 +78,35 @@ func (s seqSet) add(seq int) (fresh, inRange bool) {
 func (s seqSet) has(seq int) bool {
 	w := seq / 64
 	return seq >= 0 && w < len(s) && s[w]&(1<<(seq%64)) != 0
+}
+
+// tally counts stamped events as readers receive them: unique deliveries with their latency,
+// duplicates, and anything else (unstamped or out of range). fanout and client-events embed it.
+type tally struct {
+	hist       latencyHist
+	delivered  atomic.Int64
+	duplicated atomic.Int64
+	other      atomic.Int64
+}
+
+// record counts one stamped event that reader index received at now (sinceEpoch); seen is that
+// reader's own set, written by it alone. It reports whether the event was a fresh delivery.
+func (t *tally) record(seen seqSet, index int, data string, now int64) bool {
+	seq, sent, ok := parseStamp(data)
+	if !ok {
+		t.other.Add(1)
+		return false
+	}
+	fresh, inRange := seen.add(seq)
+	switch {
+	case !inRange:
+		t.other.Add(1)
+	case !fresh:
+		t.duplicated.Add(1)
+	default:
+		t.delivered.Add(1)
+		t.hist.record(index, time.Duration(now-sent))
+		return true
+	}
+	return false
 }

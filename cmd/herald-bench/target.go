@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"net/http"
@@ -39,6 +40,23 @@ func (t *target) register(fs *flag.FlagSet, withREST bool, timeout time.Duration
 	fs.IntVar(&t.pid, "pid", 0, "server process id, for its CPU time and RSS from /proc (0: not measured)")
 	fs.StringVar(&t.label, "label", "", "name of this run in the JSON line and the chart (default: the subcommand)")
 	fs.DurationVar(&t.timeout, "timeout", timeout, "upper bound on the whole run")
+}
+
+// start readies a run: it checks the target, picks the source addresses for a run of sockets sockets
+// (nsources 0: one per 20,000) and returns the run's context, bounded by --timeout.
+func (t *target) start(bench string, nsources, sockets int) (sources, context.Context, context.CancelFunc, error) {
+	if err := t.check(bench); err != nil {
+		return nil, nil, nil, err
+	}
+	if nsources == 0 {
+		nsources = autoSources(sockets)
+	}
+	srcs, err := newSources(nsources)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), t.timeout)
+	return srcs, ctx, cancel, nil
 }
 
 func (t *target) check(bench string) error {
