@@ -56,7 +56,11 @@ describe('client events enabled', () => {
     const a = await s.connected({ user: { user_id: 'sender-1', user_info: { name: 'S' } } });
     const b = await s.connected({ user: { user_id: 'receiver-2' } });
     const chA = await subscribe(a, name);
+    // B's arrival reaches A as pusher:member_added, possibly after B's own subscription_succeeded:
+    // wait for it, so that A's log below holds only what follows the client event.
+    const bJoined = waitFor(chA, 'pusher:member_added', 5000);
     const chB = await subscribe(b, name);
+    await bJoined;
     const logA = recordChannel(chA);
     const got = waitForArgs(chB, 'client-typing', 5000);
     chA.trigger('client-typing', { typing: true });
