@@ -137,8 +137,7 @@ func runChurn(args []string, out io.Writer) error {
 		res.Cycles, res.Seconds, *workers, *channels, res.CyclesPerS, res.Errors)
 	fmt.Fprintf(out, "cycle latency %s\n", res.Latency)
 	if t.pid > 0 {
-		fmt.Fprintf(out, "server: %.2f s CPU (%.0f %% of a core), %.1f µs per cycle; RSS %.1f -> %.1f MiB\n",
-			res.CPUSeconds, 100*res.CPUUtil, res.CPUMicros, mib(res.RSSBefore), mib(res.RSSAfter))
+		res.serverCost.print(out, "cycle")
 	}
 	if res.FirstFailure != "" {
 		fmt.Fprintf(out, "first failure: %s\n", res.FirstFailure)

@@ -253,8 +253,7 @@ func runClientEvents(args []string, out io.Writer) error {
 		res.Seconds, res.DeliveredPerS)
 	fmt.Fprintf(out, "latency %s\n", res.Latency)
 	if t.pid > 0 {
-		fmt.Fprintf(out, "server: %.2f s CPU (%.0f %% of a core), %.2f µs per relayed event; RSS %.1f -> %.1f MiB\n",
-			res.CPUSeconds, 100*res.CPUUtil, res.CPUMicros, mib(res.RSSBefore), mib(res.RSSAfter))
+		res.serverCost.print(out, "relayed event")
 	}
 	report(out, res)
 	if ctx.Err() != nil {

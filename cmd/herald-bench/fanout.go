@@ -246,8 +246,7 @@ publish:
 		res.Seconds, res.DeliveredPerS)
 	fmt.Fprintf(out, "latency %s\n", res.Latency)
 	if t.pid > 0 {
-		fmt.Fprintf(out, "server: %.2f s CPU (%.0f %% of a core), %.2f µs per delivery; RSS %.1f -> %.1f MiB\n",
-			res.CPUSeconds, 100*res.CPUUtil, res.CPUMicros, mib(res.RSSBefore), mib(res.RSSAfter))
+		res.serverCost.print(out, "delivery")
 	}
 	report(out, res)
 	if ctx.Err() != nil {

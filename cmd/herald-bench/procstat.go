@@ -142,6 +142,12 @@ type serverCost struct {
 	WallSeconds float64 `json:"measured_seconds,omitempty"`
 }
 
+// print writes the human summary line of a cost; unit names one unit of work ("delivery", "cycle").
+func (c serverCost) print(out io.Writer, unit string) {
+	fmt.Fprintf(out, "server: %.2f s CPU (%.0f %% of a core), %.2f µs per %s; RSS %.1f -> %.1f MiB\n",
+		c.CPUSeconds, 100*c.CPUUtil, c.CPUMicros, unit, mib(c.RSSBefore), mib(c.RSSAfter))
+}
+
 // costBetween reports the server's cost between two samples spread over units of work.
 func costBetween(a, b serverSample, units int64) serverCost {
 	c := serverCost{RSSBefore: a.rss, RSSAfter: b.rss, WallSeconds: round3(b.at.Sub(a.at).Seconds())}
