@@ -37,9 +37,11 @@ FUZZTIME ?= 50000x
 fuzz:
 	$(GO) test ./pusher -run='^$$' -fuzz='^FuzzDecodeClientFrame$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./pusher -run='^$$' -fuzz='^FuzzAppendString$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./pusher -run='^$$' -fuzz='^FuzzDecodeFastPath$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./auth -run='^$$' -fuzz='^FuzzVerifyRequest$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./auth -run='^$$' -fuzz='^FuzzVerifyChannel$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./auth -run='^$$' -fuzz='^FuzzVerifyToken$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./channels -run='^$$' -fuzz='^FuzzSocketNext$$' -fuzztime=$(FUZZTIME)
 
 ## bench: the Go micro-benchmarks.
 bench:

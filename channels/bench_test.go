@@ -1,16 +1,10 @@
 package channels
 
 import (
-	"context"
-	"errors"
-	"io"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/herald-rt/herald/auth"
 	"github.com/herald-rt/herald/pusher"
@@ -49,34 +43,22 @@ func (k *benchSink) wait(tb testing.TB) {
 	}
 }
 
-// discardTransport accepts every write at once and counts it.
+// discardTransport accepts every write at once and counts its text frames.
 type discardTransport struct {
-	sink   *benchSink
-	closed chan struct{}
-	once   sync.Once
+	fakeSocket
+	sink *benchSink
 }
 
-func (d *discardTransport) Reader(context.Context) (websocket.MessageType, io.Reader, error) {
-	<-d.closed
-	return 0, nil, errors.New("discard transport closed")
-}
-
-func (d *discardTransport) Write(context.Context, websocket.MessageType, []byte) error {
-	d.sink.wrote1()
+func (d *discardTransport) write(frames []outFrame) error {
+	for _, f := range frames {
+		if f.op == opText {
+			d.sink.wrote1()
+		}
+	}
 	return nil
 }
 
-func (d *discardTransport) Ping(context.Context) error { return nil }
-
-func (d *discardTransport) Close(websocket.StatusCode, string) error {
-	d.once.Do(func() { close(d.closed) })
-	return nil
-}
-
-func (d *discardTransport) CloseNow() error { return d.Close(-1, "") }
-
-func (d *discardTransport) cork()         {}
-func (d *discardTransport) uncork() error { return nil }
+func (d *discardTransport) tryWrite(f outFrame) ([]byte, error) { return nil, d.write([]outFrame{f}) }
 
 // newBenchServer is newTestServer for benchmarks, with the client-event rate limit lifted so a
 // relay can run b.N times.
@@ -94,14 +76,14 @@ func newBenchServer(b *testing.B) *Server {
 // newBenchConn admits a connection on a discard transport, as newTestConn does on a fake one.
 func newBenchConn(b *testing.B, s *Server, sink *benchSink) *Conn {
 	b.Helper()
-	d := &discardTransport{sink: sink, closed: make(chan struct{})}
+	d := &discardTransport{fakeSocket: newFakeSocket(), sink: sink}
 	c := &Conn{srv: s, ws: d, app: s.apps.byKey[testKey], done: make(chan struct{}), subs: map[string]*subscription{}}
 	if perr := s.conns.register(c, 0); perr != nil {
 		b.Fatal(perr)
 	}
 	c.idle = time.AfterFunc(time.Hour, func() {})
 	b.Cleanup(func() {
-		_ = d.CloseNow()
+		_ = d.close()
 		c.cleanup()
 	})
 	return c
@@ -160,7 +142,7 @@ func BenchmarkFanout(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				sink.expect(n)
-				s.publish(testAppID, "orders", frame, "")
+				s.publish(Message{AppID: testAppID, Channel: "orders", Frame: frame})
 				sink.wait(b)
 			}
 			b.StopTimer()

@@ -11,6 +11,10 @@ type Message struct {
 	// Except is a socket id that must not receive the frame (the sender of a client event, or the
 	// socket_id a REST publish excluded); empty for none.
 	Except string
+	// Roster, on member_added and member_removed, is the presence version of the change announced
+	// (see Presence): subscribers whose member list was read at that version or later skip the frame.
+	// Zero for every other frame.
+	Roster uint64
 	// Terminate, instead of delivering Frame, closes every subscriber with 4009. Sent to a user's
 	// #server-to-user- channel it ends all the user's connections on every node.
 	Terminate bool

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coder/websocket"
-
 	"github.com/herald-rt/herald/pusher"
 )
 
@@ -23,7 +21,7 @@ func TestSlowConsumerIsCutOff(t *testing.T) {
 	frame := pusher.EventFrame("tick", "news", strings.Repeat("x", 500), "")
 	const events = 50 // 50 × ~540 bytes: well past 4 KiB
 	for i := range events {
-		s.publish(testAppID, "news", frame, "")
+		s.publish(Message{AppID: testAppID, Channel: "news", Frame: frame})
 		if f := next(t, fastFT); f.Event != "tick" {
 			t.Fatalf("fast subscriber event %d = %s", i, f.Event)
 		}
@@ -40,7 +38,7 @@ func TestSlowConsumerIsCutOff(t *testing.T) {
 		f := next(t, slowFT)
 		sawError = f.Event == pusher.EventError && strings.Contains(string(f.Data), "4100")
 	}
-	if code := <-slowFT.closed; code != websocket.StatusCode(pusher.CodeOverCapacity) {
+	if code := <-slowFT.closed; code != pusher.CodeOverCapacity {
 		t.Errorf("slow client closed with %d, want 4100", code)
 	}
 	slow.qmu.Lock()
@@ -78,6 +76,24 @@ func TestWriterDrainsInOrderThenStops(t *testing.T) {
 	t.Error("writer still running after the queue drained")
 }
 
+// TestEmptyFramesCountAgainstTheQueue: a client that sends empty pings and reads nothing is cut off
+// like any slow consumer; its pongs, empty as they are, cannot queue without bound.
+func TestEmptyFramesCountAgainstTheQueue(t *testing.T) {
+	s := newTestServer(t, Config{MaxQueueBytes: 4096})
+	c, ft := newTestConn(t, s)
+	ft.gate = make(chan struct{}) // reads nothing
+	accepted := 0
+	for range 10000 {
+		if !c.sendFrame(outFrame{op: opPong}, true) {
+			break
+		}
+		accepted++
+	}
+	if accepted > 4096/frameOverhead || s.stats.SlowConsumers.Load() != 1 {
+		t.Fatalf("%d empty frames queued, %d slow consumers; want the client cut off within the bound", accepted, s.stats.SlowConsumers.Load())
+	}
+}
+
 func TestCloseWithSendsErrorThenCloses(t *testing.T) {
 	s := newTestServer(t, Config{})
 	c, ft := newTestConn(t, s)
@@ -108,21 +124,5 @@ func TestRateWindow(t *testing.T) {
 	}
 	if !w.allow(now+1e9, 10) {
 		t.Error("event in the next second refused")
-	}
-}
-
-func TestReadFrame(t *testing.T) {
-	small := strings.Repeat("a", 100)
-	got, tooBig, err := readFrame(strings.NewReader(small), make([]byte, 0, 8), 1000)
-	if err != nil || tooBig || string(got) != small {
-		t.Fatalf("readFrame(small) = %d bytes, %v, %v", len(got), tooBig, err)
-	}
-	r := strings.NewReader(strings.Repeat("b", 5000))
-	if _, tooBig, err := readFrame(r, nil, 1000); err != nil || !tooBig || r.Len() != 0 {
-		t.Fatalf("readFrame(big) tooBig=%v err=%v left=%d, want drained and tooBig", tooBig, err, r.Len())
-	}
-	exact := strings.Repeat("c", 1000)
-	if got, tooBig, _ := readFrame(strings.NewReader(exact), nil, 1000); tooBig || len(got) != 1000 {
-		t.Fatalf("readFrame(limit) = %d bytes, tooBig=%v", len(got), tooBig)
 	}
 }

@@ -45,7 +45,7 @@ func (s *Server) countChanged(a *app, name string) {
 	}
 	ch.countSentAt = now
 	ch.mu.Unlock()
-	s.publish(a.ID, name, pusher.SubscriptionCountFrame(name, n), "")
+	s.publish(Message{AppID: a.ID, Channel: name, Frame: pusher.SubscriptionCountFrame(name, n)})
 	s.emitCount(a.ID, name, n)
 }
 

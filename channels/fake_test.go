@@ -1,68 +1,110 @@
 package channels
 
 import (
-	"context"
+	"encoding/binary"
 	"encoding/json"
-	"errors"
-	"io"
+	"net"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/herald-rt/herald/auth"
 	"github.com/herald-rt/herald/pusher"
 )
 
+// fakeSocket is the part of a fake transport that ends: its reader waits until it is closed, and it
+// never parks.
+type fakeSocket struct {
+	done chan struct{}
+	once sync.Once
+}
+
+func newFakeSocket() fakeSocket { return fakeSocket{done: make(chan struct{})} }
+
+func (f *fakeSocket) next(int, int) (message, error) {
+	<-f.done
+	return message{}, net.ErrClosed
+}
+
+func (f *fakeSocket) pending() bool { return false }
+func (f *fakeSocket) release()      {}
+func (f *fakeSocket) pollFD() int   { return -1 }
+
+func (f *fakeSocket) watch(func(int)) bool      { return false }
+func (f *fakeSocket) lingerClose(time.Duration) { _ = f.close() }
+
+func (f *fakeSocket) close() error {
+	f.once.Do(func() { close(f.done) })
+	return nil
+}
+
+func (f *fakeSocket) isClosed() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // fakeTransport stands in for a WebSocket where sockets are not the point: it records what the
 // server writes and can hold writes back to play a slow client.
 type fakeTransport struct {
-	written chan []byte   // every frame written, in order
-	gate    chan struct{} // when non-nil, each Write waits for a token (or its deadline)
-	closed  chan websocket.StatusCode
-	once    sync.Once
-	done    chan struct{}
+	fakeSocket
+	written chan []byte   // every text frame written, in order
+	gate    chan struct{} // when non-nil, each frame waits for a token
+	closed  chan int      // the code of the close frame written
 }
 
 func newFakeTransport() *fakeTransport {
 	return &fakeTransport{
-		written: make(chan []byte, 4096),
-		closed:  make(chan websocket.StatusCode, 1),
-		done:    make(chan struct{}),
+		fakeSocket: newFakeSocket(),
+		written:    make(chan []byte, 4096),
+		closed:     make(chan int, 1),
 	}
 }
 
-func (f *fakeTransport) Reader(ctx context.Context) (websocket.MessageType, io.Reader, error) {
-	<-f.done
-	return 0, nil, errors.New("fake transport closed")
-}
-
-func (f *fakeTransport) Write(ctx context.Context, _ websocket.MessageType, p []byte) error {
-	if f.gate != nil {
-		select {
-		case <-f.gate:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-f.done:
-			return errors.New("fake transport closed")
+func (f *fakeTransport) write(frames []outFrame) error {
+	for _, fr := range frames {
+		if f.gate != nil {
+			select {
+			case <-f.gate:
+			case <-f.done:
+				return net.ErrClosed
+			}
+		}
+		if fr.op == opRaw { // the framed rest of a tryWrite: one whole frame here
+			fr = unframe(fr.data)
+		}
+		switch fr.op {
+		case opText:
+			f.written <- fr.data
+		case opClose:
+			f.closed <- int(binary.BigEndian.Uint16(fr.data))
 		}
 	}
-	f.written <- p
 	return nil
 }
 
-func (f *fakeTransport) Ping(context.Context) error { return nil }
-
-func (f *fakeTransport) cork()         {}
-func (f *fakeTransport) uncork() error { return nil }
-
-func (f *fakeTransport) Close(code websocket.StatusCode, _ string) error {
-	f.once.Do(func() { f.closed <- code; close(f.done) })
-	return nil
+// unframe decodes one whole unmasked server frame.
+func unframe(b []byte) outFrame {
+	header := 2
+	switch b[1] & 0x7F {
+	case 126:
+		header = 4
+	case 127:
+		header = 10
+	}
+	return outFrame{op: b[0] & 0x0F, data: b[header:]}
 }
 
-func (f *fakeTransport) CloseNow() error { return f.Close(-1, "") }
+// tryWrite takes the frame at once unless the transport is gated, when it hands all of it back.
+func (f *fakeTransport) tryWrite(fr outFrame) ([]byte, error) {
+	if f.gate != nil {
+		return appendFrame(nil, fr.op, fr.data), nil
+	}
+	return nil, f.write([]outFrame{fr})
+}
 
 const (
 	testAppID  = "1"
@@ -92,7 +134,7 @@ func newTestConn(t *testing.T, s *Server) (*Conn, *fakeTransport) {
 	}
 	c.idle = time.AfterFunc(time.Hour, func() {})
 	t.Cleanup(func() {
-		_ = ft.CloseNow()
+		_ = ft.close()
 		c.cleanup()
 	})
 	return c, ft

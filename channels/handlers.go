@@ -56,8 +56,11 @@ func (c *Conn) subscribe(d pusher.SubscribeData) *pusher.Error {
 	}
 	if sub := c.subs[name]; sub != nil {
 		// Idempotent: confirm again, counting nothing twice and announcing no one. A signed-in socket
-		// already belongs to its own #server-to-user- channel, so its subscribe lands here too.
+		// already belongs to its own #server-to-user- channel, so its subscribe lands here too. The
+		// channel lock orders the member list against announcements, as on a first subscribe.
+		sub.ch.mu.Lock()
 		c.send(c.succeeded(sub))
+		sub.ch.mu.Unlock()
 		return nil
 	}
 	kind, cached := pusher.KindOf(name)
@@ -74,10 +77,10 @@ func (c *Conn) subscribe(d pusher.SubscribeData) *pusher.Error {
 		}
 	}
 	var member pusher.Member
-	first := false
+	first, version := false, uint64(0)
 	if kind == pusher.KindPresence {
 		var perr *pusher.Error
-		if member, first, perr = c.joinPresence(name, channelData); perr != nil {
+		if member, first, version, perr = c.joinPresence(name, channelData); perr != nil {
 			return perr
 		}
 	}
@@ -95,7 +98,8 @@ func (c *Conn) subscribe(d pusher.SubscribeData) *pusher.Error {
 		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookChannelOccupied, Channel: name})
 	}
 	if first {
-		c.srv.publish(c.app.ID, name, pusher.EventFrame(pusher.EventMemberAdded, name, pusher.MemberAddedData(member), ""), c.id)
+		frame := pusher.EventFrame(pusher.EventMemberAdded, name, pusher.MemberAddedData(member), "")
+		c.srv.publish(Message{AppID: c.app.ID, Channel: name, Frame: frame, Except: c.id, Roster: version})
 		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookMemberAdded, Channel: name, UserID: member.UserID})
 	}
 	c.srv.countChanged(c.app, name)
@@ -104,38 +108,42 @@ func (c *Conn) subscribe(d pusher.SubscribeData) *pusher.Error {
 
 // joinPresence adds the socket to a presence channel as the member its channel_data names, or, with
 // no channel_data, as the user it signed in as. first reports that the user is new to the channel.
-func (c *Conn) joinPresence(name, channelData string) (member pusher.Member, first bool, perr *pusher.Error) {
+// version stamps the join (see Presence).
+func (c *Conn) joinPresence(name, channelData string) (member pusher.Member, first bool, version uint64, perr *pusher.Error) {
 	limits := c.app.Limits
 	switch {
 	case channelData != "":
 		if member, perr = pusher.ParseChannelData(channelData, limits); perr != nil {
-			return member, false, perr
+			return member, false, 0, perr
 		}
 	case c.user != nil:
 		member = pusher.Member{UserID: c.user.ID, Info: c.user.Info}
 	default:
-		return member, false, pusher.AuthError("Presence subscription requires channel_data with a user_id, or signing in first")
+		return member, false, 0, pusher.AuthError("Presence subscription requires channel_data with a user_id, or signing in first")
 	}
-	first, err := c.srv.presence.Join(context.Background(), c.app.ID, name, c.id, member, limits.MaxPresenceMembers)
+	first, version, err := c.srv.presence.Join(context.Background(), c.app.ID, name, c.id, member, limits.MaxPresenceMembers)
 	if errors.Is(err, ErrPresenceFull) {
-		return member, false, pusher.LimitError(403, "Presence channel is full: at most %d members", limits.MaxPresenceMembers)
+		return member, false, 0, pusher.LimitError(403, "Presence channel is full: at most %d members", limits.MaxPresenceMembers)
 	}
 	if err != nil {
 		c.logger().Error().Err(err).Str("channel", name).Msg("presence join failed")
-		return member, false, pusher.Errorf("Subscription failed: presence is unavailable, try again")
+		return member, false, 0, pusher.Errorf("Subscription failed: presence is unavailable, try again")
 	}
-	return member, first, nil
+	return member, first, version, nil
 }
 
-// succeeded encodes subscription_succeeded; for presence channels it carries the current members.
+// succeeded encodes subscription_succeeded; for presence channels it carries the current members,
+// and records their version so that announcements they already reflect are skipped. The channel is
+// locked.
 func (c *Conn) succeeded(sub *subscription) []byte {
 	data := "{}"
 	if sub.member.UserID != "" {
-		members, err := c.srv.presence.Members(context.Background(), c.app.ID, sub.ch.key.name)
+		members, version, err := c.srv.presence.Members(context.Background(), c.app.ID, sub.ch.key.name)
 		if err != nil {
 			c.logger().Error().Err(err).Str("channel", sub.ch.key.name).Msg("presence members unavailable")
 			members = []pusher.Member{sub.member}
 		}
+		sub.roster = version
 		data = pusher.PresenceData(members)
 	}
 	return pusher.EventFrame(pusher.EventSubscriptionSucceeded, sub.ch.key.name, data, "")
@@ -194,12 +202,13 @@ func (c *Conn) leave(sub *subscription) {
 	name := sub.ch.key.name
 	vacated := c.srv.hub.remove(sub)
 	if userID := sub.member.UserID; userID != "" {
-		last, err := c.srv.presence.Leave(context.Background(), c.app.ID, name, c.id, userID)
+		last, version, err := c.srv.presence.Leave(context.Background(), c.app.ID, name, c.id, userID)
 		if err != nil {
 			c.logger().Error().Err(err).Str("channel", name).Msg("presence leave failed")
 		}
 		if last {
-			c.srv.publish(c.app.ID, name, pusher.EventFrame(pusher.EventMemberRemoved, name, pusher.MemberRemovedData(userID), ""), "")
+			frame := pusher.EventFrame(pusher.EventMemberRemoved, name, pusher.MemberRemovedData(userID), "")
+			c.srv.publish(Message{AppID: c.app.ID, Channel: name, Frame: frame, Roster: version})
 			c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookMemberRemoved, Channel: name, UserID: userID})
 		}
 	}

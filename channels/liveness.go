@@ -1,7 +1,7 @@
 package channels
 
 import (
-	"context"
+	"math"
 	"time"
 
 	"github.com/herald-rt/herald/pusher"
@@ -17,45 +17,58 @@ func (c *Conn) touch() { c.lastActive.Store(monotonic()) }
 
 // Timers that end connections: the idle probe and the authorization deadline.
 
+// closeGrace is how long a socket waits for the client's reply to a close frame before it is closed
+// anyway. Closing at once could reset the connection before the client reads the close code.
+const closeGrace = 5 * time.Second
+
 // startLiveness arms the idle check. It is one runtime timer per connection that fires at most once
 // per activity timeout, instead of a reset on every frame.
 func (c *Conn) startLiveness() {
 	c.touch()
-	c.idle = time.AfterFunc(c.srv.cfg.ActivityTimeout, c.checkIdle)
+	// Armed only once stored: checkIdle reads c.idle, and Reset is what orders the two.
+	c.idle = time.AfterFunc(time.Duration(math.MaxInt64), c.checkIdle)
+	c.idle.Reset(c.srv.cfg.ActivityTimeout)
 }
 
 // checkIdle probes a connection silent for the activity timeout with a WebSocket Ping frame — Java and
-// Swift clients never answer pusher:ping — and closes it with 4201 when no Pong comes within
+// Swift clients never answer pusher:ping — and closes it with 4201 when nothing arrives within
 // PongTimeout. A client is therefore never cut off before activity_timeout + PongTimeout of silence.
+// Once a close frame is out, the same timer ends the close handshake (see writeLoop).
 func (c *Conn) checkIdle() {
-	timeout := c.srv.cfg.ActivityTimeout
-	if idle := time.Duration(monotonic() - c.lastActive.Load()); idle < timeout {
+	c.qmu.Lock()
+	closing, closeSent := c.closing, c.closeSent
+	c.qmu.Unlock()
+	switch {
+	case closeSent:
+		c.hangUp() // the client did not answer the close frame within closeGrace
+		return
+	case closing:
+		return // the writer re-arms the timer once the close frame is out
+	}
+	timeout, pongTimeout := c.srv.cfg.ActivityTimeout, c.srv.cfg.PongTimeout
+	now, last, pinged := monotonic(), c.lastActive.Load(), c.pingAt.Load()
+	switch idle := time.Duration(now - last); {
+	case idle < timeout:
 		c.rearm(timeout - idle)
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.PongTimeout)
-	err := c.ws.Ping(ctx)
-	cancel()
-	if err == nil {
-		c.touch()
-		c.rearm(timeout)
-		return
-	}
-	if !c.isClosing() {
+	case pinged <= last:
+		c.pingAt.Store(now)
+		c.sendFrame(outFrame{op: opPing}, true)
+		c.rearm(pongTimeout)
+	case time.Duration(now-pinged) < pongTimeout:
+		c.rearm(pongTimeout - time.Duration(now-pinged))
+	default:
 		c.closeWith(pusher.CloseError(pusher.CodePongNotReceived, "Pong reply not received"))
 	}
 }
 
+// rearm sets the liveness check d from now unless the connection is closing: then the timer belongs
+// to the close handshake (see writeLoop), and both are set under qmu.
 func (c *Conn) rearm(d time.Duration) {
-	if !c.isClosing() {
+	c.qmu.Lock()
+	if !c.closing {
 		c.idle.Reset(d)
 	}
-}
-
-func (c *Conn) isClosing() bool {
-	c.qmu.Lock()
-	defer c.qmu.Unlock()
-	return c.closing
+	c.qmu.Unlock()
 }
 
 // startAuthorizationTimer enforces the app's AuthorizationTimeout: a socket that has neither signed in

@@ -59,7 +59,7 @@ func TestPresenceMemberSemantics(t *testing.T) {
 		t.Errorf("second socket of user 2 sees count %d, want 2", p.Presence.Count)
 	}
 	// A marker event proves nothing was queued before it.
-	s.publish(testAppID, ch, pusher.EventFrame("marker", ch, "{}", ""), "")
+	s.publish(Message{AppID: testAppID, Channel: ch, Frame: pusher.EventFrame("marker", ch, "{}", "")})
 	for _, ft := range []*fakeTransport{aFT, bFT, b2FT} {
 		if f := next(t, ft); f.Event != "marker" {
 			t.Errorf("got %s before the marker, want nothing", f.Event)
@@ -68,7 +68,7 @@ func TestPresenceMemberSemantics(t *testing.T) {
 
 	// Closing one of user 2's sockets: no member_removed. Closing the last: member_removed to the rest.
 	b.handleFrame([]byte(`{"event":"pusher:unsubscribe","data":{"channel":"presence-room"}}`))
-	s.publish(testAppID, ch, pusher.EventFrame("marker", ch, "{}", ""), "")
+	s.publish(Message{AppID: testAppID, Channel: ch, Frame: pusher.EventFrame("marker", ch, "{}", "")})
 	if f := next(t, aFT); f.Event != "marker" {
 		t.Errorf("first member got %s, want no member_removed while user 2 has a socket", f.Event)
 	}
@@ -114,33 +114,83 @@ func TestPresenceLimits(t *testing.T) {
 func TestMemoryPresence(t *testing.T) {
 	p := NewMemoryPresence()
 	ctx := context.Background()
-	join := func(socket, user string) (bool, error) {
+	join := func(socket, user string) (bool, uint64, error) {
 		return p.Join(ctx, "a", "presence-x", socket, pusher.Member{UserID: user}, 2)
 	}
-	if first, err := join("s1", "u1"); !first || err != nil {
+	first, v1, err := join("s1", "u1")
+	if !first || err != nil {
 		t.Fatalf("first join = %v, %v", first, err)
 	}
-	if first, _ := join("s2", "u1"); first {
-		t.Error("second socket of u1 reported first")
+	if first, v, _ := join("s2", "u1"); first || v != v1 {
+		t.Errorf("second socket of u1: first %v, version %d, want false at %d (no change)", first, v, v1)
 	}
-	if _, err := join("s3", "u2"); err != nil {
-		t.Fatal(err)
+	_, v2, err := join("s3", "u2")
+	if err != nil || v2 <= v1 {
+		t.Fatalf("join of u2: version %d after %d, %v", v2, v1, err)
 	}
-	if _, err := join("s4", "u3"); !errors.Is(err, ErrPresenceFull) {
+	if _, _, err := join("s4", "u3"); !errors.Is(err, ErrPresenceFull) {
 		t.Errorf("third user: err = %v, want ErrPresenceFull", err)
 	}
-	members, _ := p.Members(ctx, "a", "presence-x")
-	if len(members) != 2 || members[0].UserID != "u1" || members[1].UserID != "u2" {
-		t.Errorf("members = %+v", members)
+	members, v, _ := p.Members(ctx, "a", "presence-x")
+	if len(members) != 2 || members[0].UserID != "u1" || members[1].UserID != "u2" || v != v2 {
+		t.Errorf("members = %+v at %d, want u1, u2 at %d", members, v, v2)
 	}
-	if last, _ := p.Leave(ctx, "a", "presence-x", "s1", "u1"); last {
+	if last, _, _ := p.Leave(ctx, "a", "presence-x", "s1", "u1"); last {
 		t.Error("u1 left with a socket remaining")
 	}
-	if last, _ := p.Leave(ctx, "a", "presence-x", "s2", "u1"); !last {
-		t.Error("u1's last socket left, not reported")
+	last, v3, _ := p.Leave(ctx, "a", "presence-x", "s2", "u1")
+	if !last || v3 <= v2 {
+		t.Errorf("u1's last socket left: last %v at version %d after %d", last, v3, v2)
 	}
 	p.Leave(ctx, "a", "presence-x", "s3", "u2")
 	if len(p.channels) != 0 {
 		t.Errorf("empty channel kept: %d entries", len(p.channels))
+	}
+	// A forgotten channel that fills again keeps counting up: versions never repeat.
+	if _, v4, _ := join("s5", "u1"); v4 <= v3 {
+		t.Errorf("rejoin of an emptied channel at version %d, not after %d", v4, v3)
+	}
+}
+
+// TestPresenceAnnouncementsAlreadyListedAreSkipped replays the race of a socket subscribing while
+// another user's join is still being announced: the new subscriber's member list names the user, so
+// the announcement that follows must not reach it; a subscriber from before still gets it.
+func TestPresenceAnnouncementsAlreadyListedAreSkipped(t *testing.T) {
+	s := newTestServer(t, Config{})
+	const ch = "presence-race"
+	early, earlyFT := newTestConn(t, s)
+	subscribe(t, early, earlyFT, ch, member("1"))
+
+	// User 2 joins; its member_added has not been published yet.
+	m2 := pusher.Member{UserID: "2", Info: json.RawMessage(`{"name":"u2"}`)}
+	first, version, err := s.presence.Join(context.Background(), testAppID, ch, "socket-of-2", m2, 0)
+	if !first || err != nil {
+		t.Fatalf("join of 2: %v, %v", first, err)
+	}
+	late, lateFT := newTestConn(t, s)
+	p := parsePresence(t, subscribe(t, late, lateFT, ch, member("3")))
+	if p.Presence.Count != 3 {
+		t.Fatalf("late subscriber lists %v, want 1, 2 and 3", p.Presence.IDs)
+	}
+	next(t, earlyFT) // member_added of 3
+
+	added := pusher.EventFrame(pusher.EventMemberAdded, ch, pusher.MemberAddedData(m2), "")
+	s.publish(Message{AppID: testAppID, Channel: ch, Frame: added, Roster: version})
+	if f := next(t, earlyFT); f.Event != pusher.EventMemberAdded {
+		t.Errorf("early subscriber got %s, want member_added of 2", f.Event)
+	}
+	expectNothing(t, lateFT)
+
+	// Announcements of later changes reach everyone.
+	last, version, _ := s.presence.Leave(context.Background(), testAppID, ch, "socket-of-2", "2")
+	if !last {
+		t.Fatal("leave of 2 not reported last")
+	}
+	removed := pusher.EventFrame(pusher.EventMemberRemoved, ch, pusher.MemberRemovedData("2"), "")
+	s.publish(Message{AppID: testAppID, Channel: ch, Frame: removed, Roster: version})
+	for _, ft := range []*fakeTransport{earlyFT, lateFT} {
+		if f := next(t, ft); f.Event != pusher.EventMemberRemoved {
+			t.Errorf("got %s, want member_removed of 2", f.Event)
+		}
 	}
 }

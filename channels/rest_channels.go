@@ -87,7 +87,7 @@ func (s *Server) serveUsers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Users are only available for presence- channels")
 		return
 	}
-	members, err := s.presence.Members(r.Context(), rr.app.ID, name)
+	members, _, err := s.presence.Members(r.Context(), rr.app.ID, name)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "Presence is unavailable, try again")
 		return
@@ -116,7 +116,7 @@ func (s *Server) attributes(ctx context.Context, a *app, name string, info chann
 	var attrs pusher.ChannelAttributes
 	if info.userCount {
 		if kind, _ := pusher.KindOf(name); kind == pusher.KindPresence {
-			members, err := s.presence.Members(ctx, a.ID, name)
+			members, _, err := s.presence.Members(ctx, a.ID, name)
 			if err != nil {
 				s.log.Error().Err(err).Str("app_id", a.ID).Str("channel", name).Msg("presence members unavailable")
 			}

@@ -174,6 +174,6 @@ func (s *Server) publishTrigger(ctx context.Context, a *app, t trigger) {
 				s.log.Error().Err(err).Str("app_id", a.ID).Str("channel", ch).Msg("cache store failed")
 			}
 		}
-		s.publish(a.ID, ch, frame, t.except)
+		s.publish(Message{AppID: a.ID, Channel: ch, Frame: frame, Except: t.except})
 	}
 }

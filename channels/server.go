@@ -125,7 +125,6 @@ type Server struct {
 	cache    Cache
 	hooks    Hooks
 	offline  offlineTimers
-	frames   framePool
 	stats    Stats
 	draining atomic.Bool
 }
@@ -177,23 +176,21 @@ func (s *Server) Connections() int { return int(s.conns.total.Load()) }
 
 // publish hands an encoded frame to the broker. A broker failure loses this one frame; it is logged,
 // never retried in line, so a sick broker cannot stall a connection's read loop.
-func (s *Server) publish(appID, channel string, frame []byte, except string) {
-	err := s.broker.Publish(context.Background(), Message{AppID: appID, Channel: channel, Frame: frame, Except: except})
-	if err != nil {
-		s.log.Error().Err(err).Str("app_id", appID).Str("channel", channel).Msg("publish failed")
+func (s *Server) publish(m Message) {
+	if err := s.broker.Publish(context.Background(), m); err != nil {
+		s.log.Error().Err(err).Str("app_id", m.AppID).Str("channel", m.Channel).Msg("publish failed")
 	}
 }
 
 // deliver is where the broker hands every message to this node.
 func (s *Server) deliver(m Message) {
-	k := channelKey{m.AppID, m.Channel}
 	if m.Terminate {
-		s.hub.each(k, func(c *Conn) {
+		s.hub.each(channelKey{m.AppID, m.Channel}, func(c *Conn) {
 			c.closeWith(pusher.CloseError(pusher.CodeUnauthorized, "Connection terminated by the application"))
 		})
 		return
 	}
-	if n := s.hub.fanout(k, m.Frame, m.Except); n > 0 {
+	if n := s.hub.fanout(m); n > 0 {
 		s.stats.Deliveries.Add(int64(n))
 	}
 }
@@ -253,7 +250,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				select {
 				case <-c.done:
 				case <-ctx.Done():
-					_ = c.ws.CloseNow()
+					c.hangUp()
 				}
 			}
 		}()
@@ -268,22 +265,4 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ctx.Err()
 	}
 	return err
-}
-
-// framePool recycles read buffers: a connection holds one only while it reads a frame, so idle
-// connections hold none.
-type framePool struct{ pool sync.Pool }
-
-func (p *framePool) get() []byte {
-	if b, ok := p.pool.Get().(*[]byte); ok {
-		return (*b)[:0]
-	}
-	return make([]byte, 0, 1024)
-}
-
-func (p *framePool) put(b []byte) {
-	if cap(b) > 64<<10 {
-		return
-	}
-	p.pool.Put(&b)
 }

@@ -52,15 +52,16 @@ func (c *Conn) signin(f pusher.ClientFrame) *pusher.Error {
 	c.user = &u
 	c.authorized.Store(true)
 	c.joinInternal(pusher.ServerToUserPrefix + u.ID)
-	c.send(pusher.SigninSuccessFrame(userData))
-
 	first, err := c.srv.users.Connect(context.Background(), c.app.ID, u.ID, c.id)
 	if err != nil {
 		c.logger().Error().Err(err).Str("user_id", u.ID).Msg("user registry unavailable")
 	}
 	if first && !c.srv.offline.cancel(userKey{c.app.ID, u.ID}) {
-		c.srv.publish(c.app.ID, watchlistPrefix+u.ID, pusher.WatchlistFrame([]string{u.ID}, nil), "")
+		c.srv.publish(Message{AppID: c.app.ID, Channel: watchlistPrefix + u.ID, Frame: pusher.WatchlistFrame([]string{u.ID}, nil)})
 	}
+	// Confirmed only once the user counts as online: a client told it is signed in may rely on others
+	// seeing it so (a watcher signing in next must find it online).
+	c.send(pusher.SigninSuccessFrame(userData))
 	c.watch(u.Watchlist)
 	if truncated {
 		c.send(pusher.ErrorFrame(&pusher.Error{Code: pusher.CodeWatchlistLimit,
@@ -109,7 +110,7 @@ func (c *Conn) signout() {
 		if n, err := s.users.Count(context.Background(), appID, userID); err == nil && n > 0 {
 			return // back on another node within the grace period
 		}
-		s.publish(appID, watchlistPrefix+userID, pusher.WatchlistFrame(nil, []string{userID}), "")
+		s.publish(Message{AppID: appID, Channel: watchlistPrefix + userID, Frame: pusher.WatchlistFrame(nil, []string{userID})})
 	})
 }
 

@@ -1,69 +1,56 @@
 package channels
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/go-chi/chi/v5"
 
 	"github.com/herald-rt/herald/pusher"
 )
 
-// subprotocols are the WebSocket subprotocols a client may offer (pusher-websocket-swift does);
-// the server selects the one offered, never another.
-var subprotocols = []string{
-	"pusher-channels-protocol-7", "pusher-channels-protocol-6",
-	"pusher-channels-protocol-5", "pusher-channels-protocol-4",
-}
-
 // serveWebSocket upgrades /app/{key}, admits the connection, sends pusher:connection_established and
-// runs the read loop in this goroutine until the connection ends.
+// hands the socket to the connection's reader.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		http.Error(w, "shutting down: reconnect", http.StatusServiceUnavailable)
 		return
 	}
-	c := &Conn{srv: s, done: make(chan struct{})}
-	ws, err := s.accept(w, r, c)
-	if err != nil {
-		return // Accept has answered the request.
+	ws, answer := acceptWebSocket(w, r, s.cfg.WriteTimeout)
+	if ws == nil {
+		return // the handshake failed and was answered
 	}
-	c.ws = ws
+	// The connection is complete before admit registers it: from then on Shutdown and terminations can
+	// reach it. Until the 101 answer is out, what they send waits in the queue (writing is set).
+	c := &Conn{srv: s, ws: ws, done: make(chan struct{}), subs: make(map[string]*subscription), writing: true}
+	c.startLiveness()
 	if perr := s.admit(c, r); perr != nil {
-		s.refuse(ws, perr)
+		c.idle.Stop()
+		s.refuse(ws, answer, perr)
 		return
 	}
-	c.subs = make(map[string]*subscription)
-	s.stats.ConnectionsAccepted.Add(1)
-	c.startLiveness()
-	c.startAuthorizationTimer()
-	c.send(pusher.ConnectionEstablishedFrame(c.id, max(1, int(s.cfg.ActivityTimeout/time.Second))))
-	// The read loop gets a goroutine of its own and this handler returns: net/http's goroutine has a
-	// deep stack and holds the request, which every idle connection would otherwise keep.
-	go c.run()
-}
-
-// accept performs the upgrade over Herald's own buffering (see hijacker). Origins are not checked:
-// pages on any domain use pusher-js, and the app key is public by design; authority comes from
-// signatures.
-func (s *Server) accept(w http.ResponseWriter, r *http.Request, c *Conn) (wsTransport, error) {
-	h := &hijacker{ResponseWriter: w, writeTimeout: s.cfg.WriteTimeout}
-	ws, err := websocket.Accept(h, r, &websocket.AcceptOptions{
-		Subprotocols:       subprotocols,
-		InsecureSkipVerify: true,
-		CompressionMode:    websocket.CompressionDisabled,
-		OnPingReceived:     func(context.Context, []byte) bool { c.touch(); return true },
-		OnPongReceived:     func(context.Context, []byte) { c.touch() },
-	})
-	if err != nil {
-		return wsTransport{}, err
+	if s.draining.Load() { // Shutdown may have listed the connections before admit registered this one
+		s.conns.unregister(c)
+		c.idle.Stop()
+		s.refuse(ws, answer, pusher.CloseError(pusher.CodeReconnect, "Server shutting down: reconnect"))
+		return
 	}
-	ws.SetReadLimit(int64(s.cfg.MaxFrameBytes) * 16)
-	return wsTransport{Conn: ws, out: h.conn}, nil
+	// The 101 answer and pusher:connection_established go out in one write, and whatever was sent to the
+	// connection meanwhile after them. If that write fails the socket is closed, and the reader started
+	// below finds it so and cleans up.
+	established := pusher.ConnectionEstablishedFrame(c.id, max(1, int(s.cfg.ActivityTimeout/time.Second)))
+	err := ws.write([]outFrame{answer, {op: opText, data: established}})
+	c.qmu.Lock()
+	c.wroteDirectly(nil, err)
+	s.stats.ConnectionsAccepted.Add(1)
+	c.startAuthorizationTimer()
+	// Until the client sends something the connection needs no reader; where it cannot park, the reader
+	// gets a goroutine of its own, since net/http's has a deep stack and holds the request.
+	if !c.parkIfIdle() {
+		startReader(c)
+	}
 }
 
 // admit applies the checks of the protocol in its order: protocol version, app key (4001), app enabled
@@ -105,16 +92,22 @@ func (s *Server) isTLS(r *http.Request) bool {
 	return r.TLS != nil || (s.cfg.TrustForwardedProto && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
 }
 
-// refuse ends a connection that was not admitted: pusher:error first (protocol-5 clients read only
-// that), then the close frame with the same code.
-func (s *Server) refuse(ws transport, perr *pusher.Error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
-	defer cancel()
-	if err := ws.Write(ctx, websocket.MessageText, pusher.ErrorFrame(perr)); err != nil {
-		_ = ws.CloseNow()
+// refuse answers the upgrade and ends a connection that was not admitted: pusher:error first (protocol-5 clients read only
+// that), then the close frame with the same code, then a bounded wait for the client's reply so that
+// the close code is read before the socket goes.
+func (s *Server) refuse(ws *wsSocket, answer outFrame, perr *pusher.Error) {
+	defer ws.close()
+	err := ws.write([]outFrame{answer, {op: opText, data: pusher.ErrorFrame(perr)}, {op: opClose, data: closePayload(perr.Code, perr.Message)}})
+	if err != nil || ws.nc.SetReadDeadline(time.Now().Add(closeGrace)) != nil {
 		return
 	}
-	_ = ws.Close(websocket.StatusCode(perr.Code), closeReason(perr.Message))
+	for {
+		m, err := ws.next(maxControlPayload, s.cfg.MaxFrameBytes)
+		if err != nil || m.op == opClose {
+			ws.release()
+			return
+		}
+	}
 }
 
 // serveNotFound answers unknown paths: a WebSocket upgrade gets close 4005 so clients stop retrying a
@@ -124,10 +117,9 @@ func (s *Server) serveNotFound(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "404 page not found", http.StatusNotFound)
 		return
 	}
-	h := &hijacker{ResponseWriter: w, writeTimeout: s.cfg.WriteTimeout}
-	ws, err := websocket.Accept(h, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
-	if err != nil {
+	ws, answer := acceptWebSocket(w, r, s.cfg.WriteTimeout)
+	if ws == nil {
 		return
 	}
-	s.refuse(wsTransport{Conn: ws, out: h.conn}, pusher.CloseError(pusher.CodePathNotFound, "Path not found: connect to /app/{key}"))
+	s.refuse(ws, answer, pusher.CloseError(pusher.CodePathNotFound, "Path not found: connect to /app/{key}"))
 }

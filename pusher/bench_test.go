@@ -1,6 +1,7 @@
 package pusher
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -29,32 +30,73 @@ func BenchmarkAppendEvent(b *testing.B) {
 	}
 }
 
-// benchClientFrame is a client event as pusher-js sends it: data as an object.
-var benchClientFrame = []byte(`{"event":"client-typing","channel":"presence-room-42","data":` + benchPayload + `}`)
+// Client frames as pusher-js sends them: a client event with ~100 bytes of object data, and a presence
+// subscribe whose data is an object carrying channel_data as a string.
+var (
+	benchClientEvent = []byte(`{"event":"client-typing","channel":"presence-room-42","data":` +
+		`{"user":"u_8d1f2a","typing":true,"at":"2026-12-01T10:00:00Z","draft":{"chars":42,"lang":"en"}}}`)
+	benchPresenceSubscribe = []byte(`{"event":"pusher:subscribe","data":{"auth":"278d425bdf160c739803:` +
+		`58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4","channel_data":` +
+		`"{\"user_id\":\"u_8d1f2a\",\"user_info\":{\"name\":\"Ada\"}}","channel":"presence-room-42"}}`)
+)
 
 // BenchmarkDecodeClientFrame decodes one client frame, the first step of every inbound message.
 func BenchmarkDecodeClientFrame(b *testing.B) {
-	b.SetBytes(int64(len(benchClientFrame)))
-	b.ReportAllocs()
-	for range b.N {
-		if _, perr := DecodeClientFrame(benchClientFrame); perr != nil {
-			b.Fatal(perr)
-		}
+	for _, bc := range []struct {
+		name  string
+		frame []byte
+	}{{"client-event", benchClientEvent}, {"presence-subscribe", benchPresenceSubscribe}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.frame)))
+			b.ReportAllocs()
+			for range b.N {
+				if _, perr := DecodeClientFrame(bc.frame); perr != nil {
+					b.Fatal(perr)
+				}
+			}
+		})
 	}
 }
 
-// BenchmarkTextOf turns a client event's object data into the string subscribers receive, the second
-// step of relaying a client event.
+// BenchmarkDecodeData decodes a presence subscribe's data, the second step of subscribing, with the
+// data as pusher-js sends it (an object) and as some clients send it (a string holding the object).
+func BenchmarkDecodeData(b *testing.B) {
+	benchData(b, benchPresenceSubscribe, func(data []byte) error {
+		var d SubscribeData
+		if err := DecodeData(data, &d); err != nil || d.ChannelData == "" {
+			return fmt.Errorf("decoded %+v, %v", d, err)
+		}
+		return nil
+	})
+}
+
+// BenchmarkTextOf turns a client event's data into the string subscribers receive, the second step of
+// relaying a client event: object data as pusher-js sends it, and data already sent as a string.
 func BenchmarkTextOf(b *testing.B) {
-	f, perr := DecodeClientFrame(benchClientFrame)
+	benchData(b, benchClientEvent, func(data []byte) error {
+		_, err := TextOf(data)
+		return err
+	})
+}
+
+// benchData runs step on the data of frame, once as the object it holds and once as a string.
+func benchData(b *testing.B, frame []byte, step func([]byte) error) {
+	f, perr := DecodeClientFrame(frame)
 	if perr != nil {
 		b.Fatal(perr)
 	}
-	b.SetBytes(int64(len(f.Data)))
-	b.ReportAllocs()
-	for range b.N {
-		if _, err := TextOf(f.Data); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name string
+		data []byte
+	}{{"object", f.Data}, {"string", AppendString(nil, string(f.Data))}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.data)))
+			b.ReportAllocs()
+			for range b.N {
+				if err := step(bc.data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

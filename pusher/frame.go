@@ -6,7 +6,9 @@ import (
 	"strconv"
 )
 
-// ClientFrame is one message from a client: {"event":…, "channel"?:…, "data"?:…}.
+// ClientFrame is one message from a client: {"event":…, "channel"?:…, "data"?:…}. Data returned by
+// DecodeClientFrame may alias the frame's bytes, which the read loop reuses for the next frame: use it
+// before the handler returns and copy whatever must outlive it (TextOf and DecodeData return copies).
 type ClientFrame struct {
 	Event   string          `json:"event"`
 	Channel string          `json:"channel,omitempty"`
@@ -22,14 +24,25 @@ const (
 // DecodeClientFrame parses one text frame. Failures are non-fatal errors (code null): the protocol
 // answers them with pusher:error and keeps the connection.
 func DecodeClientFrame(b []byte) (ClientFrame, *Error) {
-	var f ClientFrame
-	if err := json.Unmarshal(b, &f); err != nil {
-		return f, &Error{Message: msgInvalidJSON}
+	f, ok := decodeClientFrameFast(b)
+	if !ok {
+		var err error
+		if f, err = unmarshalClientFrame(b); err != nil {
+			return f, &Error{Message: msgInvalidJSON}
+		}
 	}
 	if f.Event == "" {
 		return f, &Error{Message: msgMissingEvent}
 	}
 	return f, nil
+}
+
+// unmarshalClientFrame is the reference decoding, for the frames decodeClientFrameFast declines. It
+// is a function of its own so that the frame the fast path returns stays off the heap.
+func unmarshalClientFrame(b []byte) (ClientFrame, error) {
+	var f ClientFrame
+	err := json.Unmarshal(b, &f)
+	return f, err
 }
 
 // Text is a JSON value carried as text, the way Pusher carries event data: a JSON string decodes to
@@ -50,6 +63,15 @@ func (t *Text) UnmarshalJSON(b []byte) error {
 // Clients send data as objects or as strings holding JSON, and both must reach subscribers as strings.
 func TextOf(raw json.RawMessage) (string, error) {
 	raw = bytes.TrimSpace(raw)
+	if s, ok := textOfFast(raw); ok {
+		return s, nil
+	}
+	return textOfJSON(raw)
+}
+
+// textOfJSON is TextOf by encoding/json alone: what the fast path must agree with (its fuzz oracle),
+// and what runs where it declines. raw must be trimmed.
+func textOfJSON(raw []byte) (string, error) {
 	if len(raw) > 0 && raw[0] == '"' {
 		var s string
 		err := json.Unmarshal(raw, &s)
@@ -65,6 +87,9 @@ func TextOf(raw json.RawMessage) (string, error) {
 // DecodeData decodes a frame's data into v, whether the client sent an object or a string holding one.
 func DecodeData(raw json.RawMessage, v any) error {
 	raw = bytes.TrimSpace(raw)
+	if decodeDataFast(raw, v) {
+		return nil
+	}
 	if len(raw) > 0 && raw[0] == '"' {
 		s, err := TextOf(raw)
 		if err != nil {

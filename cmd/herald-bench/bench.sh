@@ -9,13 +9,14 @@
 #   RESULTS=docs/bench-baseline.jsonl SVG=docs/bench-baseline.svg cmd/herald-bench/bench.sh
 #   ONLY="fanout-1k churn" cmd/herald-bench/bench.sh   # a subset, by step name
 #
-# Environment: PORT (6101), RESULTS (bin/bench-results.jsonl, overwritten unless APPEND=1),
+# Environment: PORT (6101; herald's pprof listener takes PORT+1), RESULTS (bin/bench-results.jsonl, overwritten unless APPEND=1),
 # SVG (bin/bench-results.svg), ONLY (space-separated step names; empty runs all), SERVER_CPU (0),
 # BENCH_CPU (1).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 PORT=${PORT:-6101}
+DEBUG_PORT=$((PORT + 1)) # herald's pprof listener, for the goroutine count of the conns steps
 RESULTS=${RESULTS:-bin/bench-results.jsonl}
 SVG=${SVG:-bin/bench-results.svg}
 ONLY=${ONLY:-}
@@ -42,7 +43,8 @@ start_herald() {
 		echo "bench.sh: something already listens on 127.0.0.1:$PORT; stop it or set PORT" >&2
 		return 1
 	fi
-	"${server_pin[@]}" bin/herald --addr "127.0.0.1:$PORT" --log-level warn --log-format json 2>>"$LOG" &
+	"${server_pin[@]}" bin/herald --addr "127.0.0.1:$PORT" --debug-addr "127.0.0.1:$DEBUG_PORT" \
+		--log-level warn --log-format json 2>>"$LOG" &
 	HERALD_PID=$!
 	for _ in $(seq 100); do # up to 10 s
 		kill -0 "$HERALD_PID" 2>/dev/null || { echo "bench.sh: herald exited, see $LOG" >&2; return 1; }
@@ -101,9 +103,10 @@ step fanout-10k       180 fanout --subs 10000 --events 300 --size 200 --inflight
 step fanout-1k-40hz   120 fanout --subs 1000 --events 400 --size 200 --rate 40
 step churn             60 churn --workers 16 --duration 10s --sources 8
 step client-events     90 client-events --pairs 1000 --rate 8 --duration 10s --size 100
-step conns-5k          90 conns --n 5000 --channels 100 --rate 2000 --hold 3s
-step conns-15k        120 conns --n 15000 --channels 100 --rate 2000 --hold 3s
-step leak-10x10k     1100 conns --n 10000 --channels 100 --rate 2000 --hold 2s --rounds 10 --settle 3s --idle-settle 420s
+DEBUG_URL="http://127.0.0.1:$DEBUG_PORT"
+step conns-5k          90 conns --n 5000 --channels 100 --rate 2000 --hold 3s --debug-url "$DEBUG_URL"
+step conns-15k        120 conns --n 15000 --channels 100 --rate 2000 --hold 3s --debug-url "$DEBUG_URL"
+step leak-10x10k     1100 conns --n 10000 --channels 100 --rate 2000 --hold 2s --rounds 10 --settle 3s --idle-settle 420s --debug-url "$DEBUG_URL"
 
 bin/herald-bench chart --in "$RESULTS" --out "$SVG"
 echo "results: $RESULTS, chart: $SVG"

@@ -142,11 +142,7 @@ func runChurn(args []string, out io.Writer) error {
 	if res.FirstFailure != "" {
 		fmt.Fprintf(out, "first failure: %s\n", res.FirstFailure)
 	}
-	report(out, res)
-	if ctx.Err() != nil {
-		return fmt.Errorf("timed out after %s", t.timeout)
-	}
-	return nil
+	return t.finish(ctx, out, res)
 }
 
 // churnCycle runs one connect-subscribe-unsubscribe-close cycle, reporting the failing stage.

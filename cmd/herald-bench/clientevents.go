@@ -255,9 +255,5 @@ func runClientEvents(args []string, out io.Writer) error {
 	if t.pid > 0 {
 		res.serverCost.print(out, "relayed event")
 	}
-	report(out, res)
-	if ctx.Err() != nil {
-		return fmt.Errorf("timed out after %s", t.timeout)
-	}
-	return nil
+	return t.finish(ctx, out, res)
 }

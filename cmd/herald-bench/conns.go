@@ -41,8 +41,11 @@ type connsResult struct {
 	RSSIdleFirst     int64   `json:"rss_idle_first,omitempty"`
 	RSSIdleLast      int64   `json:"rss_idle_last,omitempty"`
 	RSSIdleGrowthPct float64 `json:"rss_idle_growth_pct,omitempty"`
-	// Goroutines is always null: the server does not expose its goroutine count yet.
-	Goroutines *int `json:"goroutines"`
+	// With --debug-url, the server's goroutine count before the first round and after the last one
+	// closed (null without it): the leak check's second comparison.
+	GoroutinesBefore *int `json:"goroutines_before"`
+	GoroutinesOpen   *int `json:"goroutines_open"` // the first round's, with its connections held idle
+	GoroutinesAfter  *int `json:"goroutines_after"`
 }
 
 // connsRound is one open-hold-close round.
@@ -54,6 +57,7 @@ type connsRound struct {
 	RSSOpen      int64 `json:"rss_open"`
 	RSSClosed    int64 `json:"rss_closed"`
 	BytesPerConn int64 `json:"bytes_per_conn"`
+	Goroutines   *int  `json:"goroutines,omitempty"` // after closing, with --debug-url
 }
 
 // runConns opens N connections at a set rate, each subscribed to one of K public channels, holds them,
@@ -72,8 +76,14 @@ func runConns(args []string, out io.Writer) error {
 	settle := fs.Duration("settle", 3*time.Second, "wait after closing a round before measuring RSS")
 	idleSettle := fs.Duration("idle-settle", 0, "with --rounds > 1: after the first and the last round, wait up to this long for the server to return freed memory (0: no such wait)")
 	nsources := fs.Int("sources", 0, "127.0.0.x source addresses to dial from (0: one per 20,000 sockets of the whole run)")
+	debugURL := fs.String("debug-url", "", "the server's debug listener (herald --debug-addr), e.g. http://127.0.0.1:6060, for its goroutine count (empty: not measured)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *debugURL != "" {
+		if err := requireLoopback(*debugURL); err != nil {
+			return err
+		}
 	}
 	if *n < 1 || *n > maxSockets || *channels < 1 || *rate < 1 || *parallel < 1 || *rounds < 1 || *rounds > 100 {
 		return fmt.Errorf("need 1 ≤ n ≤ %d, channels ≥ 1, rate ≥ 1, parallel ≥ 1, 1 ≤ rounds ≤ 100", maxSockets)
@@ -91,6 +101,17 @@ func runConns(args []string, out io.Writer) error {
 		return err
 	}
 	res.RSSBefore = before.rss
+	// goroutines samples the server's goroutine count (nil without --debug-url).
+	goroutines := func() (*int, error) {
+		if *debugURL == "" {
+			return nil, nil
+		}
+		n, err := goroutineCount(ctx, *debugURL)
+		return &n, err
+	}
+	if res.GoroutinesBefore, err = goroutines(); err != nil {
+		return err
+	}
 
 	plan := dialPlan{n: *n, rate: *rate, parallel: *parallel}
 	wsURL := t.wsURL()
@@ -102,6 +123,11 @@ func runConns(args []string, out io.Writer) error {
 		open, err := sampleServer(t.pid)
 		if err != nil {
 			return err
+		}
+		if r == 1 {
+			if res.GoroutinesOpen, err = goroutines(); err != nil {
+				return err
+			}
 		}
 		ended := closeAll(o.conns, *parallel)
 		round := connsRound{Round: r, OK: o.ok, Failed: o.failed, Ended: ended, RSSOpen: open.rss}
@@ -121,9 +147,13 @@ func runConns(args []string, out io.Writer) error {
 				return err
 			}
 			round.RSSClosed = closed.rss
+			if round.Goroutines, err = goroutines(); err != nil {
+				return err
+			}
+			res.GoroutinesAfter = round.Goroutines
 			res.Rounds = append(res.Rounds, round)
-			fmt.Fprintf(out, "round %d: %d open (%d failed, %d ended by the server), RSS %.1f MiB open, %.1f MiB closed\n",
-				r, o.ok, o.failed, ended, mib(open.rss), mib(closed.rss))
+			fmt.Fprintf(out, "round %d: %d open (%d failed, %d ended by the server), RSS %.1f MiB open, %.1f MiB closed%s\n",
+				r, o.ok, o.failed, ended, mib(open.rss), mib(closed.rss), goroutinesNote(round.Goroutines))
 			if *idleSettle > 0 && t.pid > 0 && (r == 1 || r == *rounds) {
 				idle, waited, err := waitForRelease(ctx, t.pid, before.rss, closed.rss, *idleSettle)
 				if err != nil {
@@ -152,9 +182,16 @@ func runConns(args []string, out io.Writer) error {
 	if t.pid > 0 {
 		fmt.Fprintf(out, "server RSS %.1f MiB -> %.1f MiB: %d bytes per connection\n",
 			mib(res.RSSBefore), mib(res.RSSAfter), res.BytesPerConn)
+		if res.GoroutinesOpen != nil {
+			fmt.Fprintf(out, "server goroutines: %d before, %d with the connections open\n", *res.GoroutinesBefore, *res.GoroutinesOpen)
+		}
 		if len(res.Rounds) > 1 {
-			fmt.Fprintf(out, "over %d rounds: RSS with connections open %+.1f %%, after closing %+.1f %% (last round vs first); goroutines: not exposed by the server\n",
+			fmt.Fprintf(out, "over %d rounds: RSS with connections open %+.1f %%, after closing %+.1f %% (last round vs first)\n",
 				len(res.Rounds), res.RSSOpenGrowthPct, res.RSSClosedGrowthPct)
+			if res.GoroutinesAfter != nil {
+				fmt.Fprintf(out, "server goroutines: %d before the first round, %d after the last closed\n",
+					*res.GoroutinesBefore, *res.GoroutinesAfter)
+			}
 			if res.RSSIdleLast > 0 {
 				fmt.Fprintf(out, "idle RSS after the first round %.1f MiB, after the last %.1f MiB: %+.1f %%\n",
 					mib(res.RSSIdleFirst), mib(res.RSSIdleLast), res.RSSIdleGrowthPct)
@@ -164,14 +201,17 @@ func runConns(args []string, out io.Writer) error {
 	if res.FirstFailure != "" {
 		fmt.Fprintf(out, "first failure: %s\n", res.FirstFailure)
 	}
-	report(out, res)
-	if ctx.Err() != nil {
-		return fmt.Errorf("timed out after %s", t.timeout)
-	}
-	return nil
+	return t.finish(ctx, out, res)
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func goroutinesNote(n *int) string {
+	if n == nil {
+		return ""
+	}
+	return fmt.Sprintf(", %d server goroutines", *n)
+}
 
 func growthPct(first, last int64) float64 {
 	if first <= 0 {

@@ -248,11 +248,7 @@ publish:
 	if t.pid > 0 {
 		res.serverCost.print(out, "delivery")
 	}
-	report(out, res)
-	if ctx.Err() != nil {
-		return fmt.Errorf("timed out after %s", t.timeout)
-	}
-	return nil
+	return t.finish(ctx, out, res)
 }
 
 func rateText(rate float64) string {

@@ -63,3 +63,13 @@ func TestSampleSelf(t *testing.T) {
 		}
 	}
 }
+
+func TestParseGoroutineTotal(t *testing.T) {
+	n, err := parseGoroutineTotal(strings.NewReader("goroutine profile: total 17\n1 @ 0x43\n"))
+	if err != nil || n != 17 {
+		t.Errorf("parse = %d, %v; want 17", n, err)
+	}
+	if _, err := parseGoroutineTotal(strings.NewReader("<html>404</html>")); err == nil {
+		t.Error("a page that is not a goroutine profile was accepted")
+	}
+}

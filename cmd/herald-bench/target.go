@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -67,6 +68,16 @@ func (t *target) check(bench string) error {
 		return fmt.Errorf("--timeout must be positive")
 	}
 	return requireLoopback(t.url)
+}
+
+// finish prints the run's JSON line, and fails the run if it ran out of time (the line still records
+// what was measured).
+func (t *target) finish(ctx context.Context, out io.Writer, result any) error {
+	report(out, result)
+	if ctx.Err() != nil {
+		return fmt.Errorf("timed out after %s", t.timeout)
+	}
+	return nil
 }
 
 // wsURL is the socket URL of the app.

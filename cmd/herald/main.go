@@ -77,6 +77,15 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          nil,
 	}
+	if o.DebugAddr != "" {
+		dbg, addr, err := serveDebug(o.DebugAddr)
+		if err != nil {
+			fmt.Fprintf(stderr, "herald: debug listener on %s: %v\n", o.DebugAddr, err)
+			return 1
+		}
+		defer dbg.Close()
+		log.Info().Str("addr", addr.String()).Msg("profiles served on /debug/pprof/")
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	go releaseAfterDrops(ctx, srv.Connections, memoryCheckInterval, freeOSMemory)

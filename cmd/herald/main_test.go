@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -19,7 +20,8 @@ import (
 // TestRunServesAndShutsDownGracefully runs the real main loop: it serves the default app, and on
 // SIGTERM tells connected clients to reconnect (4200) and exits 0.
 func TestRunServesAndShutsDownGracefully(t *testing.T) {
-	addr, exit := startRun(t, []string{"--addr", "127.0.0.1:0", "--log-level", "info"}, nil)
+	addrs, exit := startRun(t, []string{"--addr", "127.0.0.1:0", "--log-level", "info", "--debug-addr", "127.0.0.1:0"}, nil)
+	addr := addrs[listening]
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -28,14 +30,19 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 		t.Fatalf("/up = %v, %v", resp, err)
 	}
 	resp.Body.Close()
-	c, err := clients.Dial(ctx, "ws://"+addr+"/app/app-key", nil)
-	if err != nil {
-		t.Fatal(err)
+	// The profiles are on the debug listener only.
+	for _, base := range []string{addrs[profiling], addr} {
+		resp, err := http.Get("http://" + base + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if found := strings.HasPrefix(string(body), "goroutine profile: total "); found != (base != addr) {
+			t.Errorf("GET %s/debug/pprof/goroutine: %d %.40q", base, resp.StatusCode, body)
+		}
 	}
-	defer c.Close()
-	if _, err := c.SubscribeAndWait(ctx, "room", nil); err != nil {
-		t.Fatal(err)
-	}
+	c := dialSubscribed(ctx, t, "ws://"+addr+"/app/app-key")
 
 	// run catches SIGTERM from before it logs "herald listening", so the signal reaches it, not the
 	// default action.
@@ -49,6 +56,12 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 	if perr, _ := ev.PusherError(); perr == nil || perr.Code != pusher.CodeReconnect {
 		t.Errorf("shutdown error = %s, want 4200", ev.Data)
 	}
+	expectExit(ctx, t, exit)
+}
+
+// expectExit waits for run to return after SIGTERM, with exit code 0.
+func expectExit(ctx context.Context, t *testing.T, exit <-chan int) {
+	t.Helper()
 	select {
 	case code := <-exit:
 		if code != 0 {
@@ -59,9 +72,29 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 	}
 }
 
-// startRun runs herald's main loop in the background and returns its address, read from the
-// "herald listening" log line, and the channel its exit code arrives on.
-func startRun(t *testing.T, args []string, vars map[string]string) (string, <-chan int) {
+// dialSubscribed connects to url and subscribes to "room"; the connection closes when the test ends.
+func dialSubscribed(ctx context.Context, t *testing.T, url string) *clients.Conn {
+	t.Helper()
+	c, err := clients.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.SubscribeAndWait(ctx, "room", nil); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// The log messages that carry the addresses of herald's listeners.
+const (
+	listening = "herald listening"
+	profiling = "profiles served on /debug/pprof/"
+)
+
+// startRun runs herald's main loop in the background and returns the addresses of its listeners by
+// log message (read up to the "herald listening" line), and the channel its exit code arrives on.
+func startRun(t *testing.T, args []string, vars map[string]string) (map[string]string, <-chan int) {
 	t.Helper()
 	logR, logW := io.Pipe()
 	exit := make(chan int, 1)
@@ -70,18 +103,18 @@ func startRun(t *testing.T, args []string, vars map[string]string) (string, <-ch
 		logW.Close()
 	}()
 	lines := bufio.NewScanner(logR)
-	var addr string
-	for addr == "" && lines.Scan() {
+	addrs := map[string]string{}
+	for addrs[listening] == "" && lines.Scan() {
 		var entry struct{ Message, Addr string }
-		if json.Unmarshal(lines.Bytes(), &entry) == nil && entry.Message == "herald listening" {
-			addr = entry.Addr
+		if json.Unmarshal(lines.Bytes(), &entry) == nil && entry.Addr != "" {
+			addrs[entry.Message] = entry.Addr
 		}
 	}
 	go func() { _, _ = io.Copy(io.Discard, logR) }()
-	if addr == "" {
+	if addrs[listening] == "" {
 		t.Fatal("herald never logged that it was listening")
 	}
-	return addr, exit
+	return addrs, exit
 }
 
 // TestRunFlushesWebhooksOnShutdown: with HERALD_WEBHOOK_URL set, a subscription produces a signed
@@ -101,20 +134,14 @@ func TestRunFlushesWebhooksOnShutdown(t *testing.T) {
 		hooks <- hook
 	}))
 	defer receiver.Close()
-	addr, exit := startRun(t, []string{"--addr", "127.0.0.1:0"}, map[string]string{
+	addrs, exit := startRun(t, []string{"--addr", "127.0.0.1:0"}, map[string]string{
 		"HERALD_WEBHOOK_URL": receiver.URL, "HERALD_WEBHOOK_DELAY": "60",
 		"HERALD_APP_ID": "7", "HERALD_APP_KEY": "k", "HERALD_APP_SECRET": "s3cret",
 	})
+	addr := addrs[listening]
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := clients.Dial(ctx, "ws://"+addr+"/app/k", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.SubscribeAndWait(ctx, "room", nil); err != nil {
-		t.Fatal(err)
-	}
+	dialSubscribed(ctx, t, "ws://"+addr+"/app/k")
 	next := func() string {
 		select {
 		case h := <-hooks:
@@ -133,14 +160,7 @@ func TestRunFlushesWebhooksOnShutdown(t *testing.T) {
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case code := <-exit:
-		if code != 0 {
-			t.Errorf("exit code %d, want 0", code)
-		}
-	case <-ctx.Done():
-		t.Fatal("herald did not exit after SIGTERM")
-	}
+	expectExit(ctx, t, exit)
 	select {
 	case h := <-hooks:
 		if len(h.Events) != 1 || h.Events[0].Name != "channel_vacated" || h.Events[0].Channel != "room" {

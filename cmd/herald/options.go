@@ -18,6 +18,7 @@ import (
 // the JSON config file, environment variables and flags.
 type options struct {
 	Addr                 string       `json:"addr"`
+	DebugAddr            string       `json:"debug_addr"`
 	PathPrefix           string       `json:"path_prefix"`
 	ActivityTimeout      int          `json:"activity_timeout"`
 	PongTimeout          int          `json:"pong_timeout"`
@@ -103,6 +104,7 @@ func (o *options) settings() []setting {
 	return []setting{
 		{"config", "HERALD_CONFIG", "JSON config file (apps and any setting below)", stringVar(&o.configPath)},
 		{"addr", "HERALD_ADDR", "listen address", stringVar(&o.Addr)},
+		{"debug-addr", "HERALD_DEBUG_ADDR", "serve Go's pprof profiles on this private address, e.g. 127.0.0.1:6060 (empty: off)", stringVar(&o.DebugAddr)},
 		{"path-prefix", "HERALD_PATH_PREFIX", "also serve every route under this prefix, e.g. /admin/wss", stringVar(&o.PathPrefix)},
 		{"activity-timeout", "HERALD_ACTIVITY_TIMEOUT", "seconds of client silence before a Ping probe", intVar(&o.ActivityTimeout)},
 		{"pong-timeout", "HERALD_PONG_TIMEOUT", "seconds a probed client has to answer before close 4201", intVar(&o.PongTimeout)},
