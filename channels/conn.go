@@ -42,11 +42,12 @@ type Conn struct {
 	spare      []outFrame
 	queued     int
 	inflight   int
-	writing    bool   // a write is under way: a writer goroutine, or a direct write in sendFrame
-	closing    bool   // no further frame is accepted
-	closeFrame []byte // the close payload the writer sends once the queue is drained
-	closeSent  bool   // the close frame was written; the socket waits for the client's reply
-	readDone   bool   // the reader has stopped for good: nothing will read a close reply
+	writing    bool        // a write is under way: a writer goroutine, or a direct write in sendFrame
+	closing    bool        // no further frame is accepted
+	held       *[]outFrame // while set, frames sent wait here (see holdSends)
+	closeFrame []byte      // the close payload the writer sends once the queue is drained
+	closeSent  bool        // the close frame was written; the socket waits for the client's reply
+	readDone   bool        // the reader has stopped for good: nothing will read a close reply
 
 	lastActive atomic.Int64 // monotonic nanoseconds of the last inbound frame, Ping or Pong
 	pingAt     atomic.Int64 // monotonic nanoseconds of the last liveness Ping sent

@@ -3,6 +3,7 @@ package channels
 import (
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/herald-rt/herald/pusher"
@@ -124,5 +125,85 @@ func TestRateWindow(t *testing.T) {
 	}
 	if !w.allow(now+1e9, 10) {
 		t.Error("event in the next second refused")
+	}
+}
+
+func TestHeldSendsFollowTheReleasedFrame(t *testing.T) {
+	s := newTestServer(t, Config{MaxQueueBytes: 4096})
+	c, ft := newTestConn(t, s)
+	c.holdSends()
+	c.send([]byte(`{"event":"live","data":"{}"}`))
+	expectNothing(t, ft)
+	c.releaseSends([]byte(`{"event":"snapshot","data":"{}"}`))
+	for _, want := range []string{"snapshot", "live"} {
+		if f := next(t, ft); f.Event != want {
+			t.Fatalf("got %s, want %s", f.Event, want)
+		}
+	}
+
+	// Held frames count against the bound, and are dropped, uncounted, when the connection closes.
+	c.holdSends()
+	big := make([]byte, 3000)
+	if !c.sendFrame(outFrame{op: opText, data: big}, true) || c.sendFrame(outFrame{op: opText, data: big}, true) {
+		t.Fatal("the second held 3000-byte frame was taken past MaxQueueBytes 4096")
+	}
+	c.releaseSends(nil)
+	if f := next(t, ft); f.Event != pusher.EventError {
+		t.Fatalf("got %s, want the slow consumer's pusher:error", f.Event)
+	}
+	<-ft.closed
+	c.qmu.Lock()
+	queued := c.queued
+	c.qmu.Unlock()
+	if queued != 0 {
+		t.Errorf("%d bytes still counted after the close dropped the held frames", queued)
+	}
+}
+
+func TestHeldSendsAreDroppedWhenTheConnectionCloses(t *testing.T) {
+	s := newTestServer(t, Config{})
+	c, ft := newTestConn(t, s)
+	c.holdSends()
+	c.send([]byte(`{"event":"live","data":"{}"}`))
+	c.closeWith(pusher.CloseError(pusher.CodeReconnect, "bye"))
+	c.releaseSends([]byte(`{"event":"snapshot","data":"{}"}`))
+	if f := next(t, ft); f.Event != pusher.EventError {
+		t.Fatalf("got %s, want only pusher:error", f.Event)
+	}
+	<-ft.closed
+	c.qmu.Lock()
+	queued := c.queued
+	c.qmu.Unlock()
+	if queued != 0 {
+		t.Errorf("%d bytes still counted after the close dropped the held frames", queued)
+	}
+}
+
+// recordedHooks keeps the names of the lifecycle events a server emits.
+type recordedHooks struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (h *recordedHooks) Emit(_ string, e pusher.WebhookEvent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events = append(h.events, e.Name+" "+e.Channel)
+}
+
+// TestClosingConnectionActsOnNothing: once a connection is being closed (terminated, shut down, cut
+// off), what the client sends before its close reply takes no effect.
+func TestClosingConnectionActsOnNothing(t *testing.T) {
+	hooks := &recordedHooks{}
+	s := newTestServer(t, Config{Hooks: hooks})
+	c, ft := newTestConn(t, s)
+	c.closeWith(pusher.CloseError(pusher.CodeUnauthorized, "Connection terminated by the application"))
+	ft.inbox <- message{op: opText, data: []byte(`{"event":"pusher:subscribe","data":{"channel":"after"}}`)}
+	ft.inbox <- message{op: opClose, data: closePayload(pusher.CodeUnauthorized, "")}
+	c.serve() // returns on the close reply
+	hooks.mu.Lock()
+	defer hooks.mu.Unlock()
+	if len(hooks.events) != 0 {
+		t.Errorf("a subscribe after the close took effect: %v", hooks.events)
 	}
 }

@@ -15,13 +15,18 @@ const (
 
 // countChanged announces a channel's new subscription count to its subscribers (for apps with the
 // feature on) and to the hooks. Presence channels have member events instead, encrypted channels would
-// break Java's decryption, and internal channels have no audience.
+// break Java's decryption, and internal channels have no audience. The count is read and announced
+// under a lock of the channel's stripe, so that of two changes close together the later count is
+// announced last.
 func (s *Server) countChanged(a *app, name string) {
 	kind, _ := pusher.KindOf(name)
 	if !a.SubscriptionCount || kind == pusher.KindPresence || kind == pusher.KindEncrypted || isInternal(name) {
 		return
 	}
 	k := channelKey{a.ID, name}
+	announcing := &s.counts[s.hub.stripe(k)]
+	announcing.Lock()
+	defer announcing.Unlock()
 	ch := s.hub.lookup(k)
 	if ch == nil { // vacated: nobody to tell but the hooks
 		s.emitCount(a.ID, name, 0)

@@ -1,9 +1,11 @@
 package channels_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,6 +194,43 @@ func TestWatchlist(t *testing.T) {
 		t.Errorf("101 watched ids: %+v, want 4302", e)
 	}
 	roundTrip(t, c)
+}
+
+// gatedUsers blocks the first Count of one user id until released, holding a watcher between
+// reading its watchlist's statuses (as a remote Users store does, a round trip per id).
+type gatedUsers struct {
+	*channels.MemoryUsers
+	gatedID string
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedUsers) Count(ctx context.Context, appID, userID string) (int, error) {
+	if userID == g.gatedID {
+		g.once.Do(func() { close(g.entered); <-g.release })
+	}
+	return g.MemoryUsers.Count(ctx, appID, userID)
+}
+
+// TestWatchlistSnapshotPrecedesLiveEvents: a watched user who signs in while the watcher's statuses
+// are being read is announced after the snapshot, which (read before) says offline; the watcher's
+// last word on the user is online.
+func TestWatchlistSnapshotPrecedesLiveEvents(t *testing.T) {
+	g := &gatedUsers{MemoryUsers: channels.NewMemoryUsers(), gatedID: "y", entered: make(chan struct{}), release: make(chan struct{})}
+	h := start(t, channels.Config{Users: g})
+	watcher := h.dial(nil)
+	h.signin(watcher, `{"id":"w","watchlist":["x","y"]}`)
+	select { // x was read offline; the watcher now waits on y
+	case <-g.entered:
+	case <-ctxT(t).Done():
+		t.Fatal("the watcher never read y's status")
+	}
+	x := h.dial(nil)
+	h.signin(x, `{"id":"x"}`) // x's online event is fanned out before signin_success
+	close(g.release)
+	expectWatchlist(t, watcher, map[string][]string{"offline": {"x", "y"}})
+	expectWatchlist(t, watcher, map[string][]string{"online": {"x"}})
 }
 
 func TestAuthorizationTimeout(t *testing.T) {

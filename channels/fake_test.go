@@ -12,18 +12,25 @@ import (
 	"github.com/herald-rt/herald/pusher"
 )
 
-// fakeSocket is the part of a fake transport that ends: its reader waits until it is closed, and it
-// never parks.
+// fakeSocket is the part of a fake transport that ends: its reader gets what the test puts in inbox
+// until it is closed, and it never parks.
 type fakeSocket struct {
-	done chan struct{}
-	once sync.Once
+	done  chan struct{}
+	once  sync.Once
+	inbox chan message
 }
 
-func newFakeSocket() fakeSocket { return fakeSocket{done: make(chan struct{})} }
+func newFakeSocket() fakeSocket {
+	return fakeSocket{done: make(chan struct{}), inbox: make(chan message, 16)}
+}
 
 func (f *fakeSocket) next(int, int) (message, error) {
-	<-f.done
-	return message{}, net.ErrClosed
+	select {
+	case m := <-f.inbox:
+		return m, nil
+	case <-f.done:
+		return message{}, net.ErrClosed
+	}
 }
 
 func (f *fakeSocket) pending() bool { return false }
@@ -135,7 +142,11 @@ func newTestConn(t *testing.T, s *Server) (*Conn, *fakeTransport) {
 	c.idle = time.AfterFunc(time.Hour, func() {})
 	t.Cleanup(func() {
 		_ = ft.close()
-		c.cleanup()
+		select {
+		case <-c.done: // a test ran the reader to its end
+		default:
+			c.cleanup()
+		}
 	})
 	return c, ft
 }

@@ -79,10 +79,16 @@ func (c *Conn) subscribe(d pusher.SubscribeData) *pusher.Error {
 	var member pusher.Member
 	first, version := false, uint64(0)
 	if kind == pusher.KindPresence {
+		roster := c.srv.rosterLock(channelKey{c.app.ID, name})
+		roster.Lock()
+		defer roster.Unlock() // until member_added is published
 		var perr *pusher.Error
 		if member, first, version, perr = c.joinPresence(name, channelData); perr != nil {
 			return perr
 		}
+	}
+	if kind.NeedsSignature() { // before subscription_succeeded, which the authorization timer must not follow
+		c.authorized.Store(true)
 	}
 	sub, occupied := c.srv.hub.add(channelKey{c.app.ID, name}, c, member, func(sub *subscription) {
 		c.send(c.succeeded(sub))
@@ -91,9 +97,6 @@ func (c *Conn) subscribe(d pusher.SubscribeData) *pusher.Error {
 		}
 	})
 	c.subs[name] = sub
-	if kind.NeedsSignature() {
-		c.authorized.Store(true)
-	}
 	if occupied {
 		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookChannelOccupied, Channel: name})
 	}
@@ -202,6 +205,8 @@ func (c *Conn) leave(sub *subscription) {
 	name := sub.ch.key.name
 	vacated := c.srv.hub.remove(sub)
 	if userID := sub.member.UserID; userID != "" {
+		roster := c.srv.rosterLock(sub.ch.key)
+		roster.Lock()
 		last, version, err := c.srv.presence.Leave(context.Background(), c.app.ID, name, c.id, userID)
 		if err != nil {
 			c.logger().Error().Err(err).Str("channel", name).Msg("presence leave failed")
@@ -211,6 +216,7 @@ func (c *Conn) leave(sub *subscription) {
 			c.srv.publish(Message{AppID: c.app.ID, Channel: name, Frame: frame, Roster: version})
 			c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookMemberRemoved, Channel: name, UserID: userID})
 		}
+		roster.Unlock()
 	}
 	if vacated {
 		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookChannelVacated, Channel: name})

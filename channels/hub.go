@@ -70,13 +70,16 @@ func newHub() *hub {
 	return h
 }
 
-func (h *hub) shard(k channelKey) *hubShard {
+func (h *hub) shard(k channelKey) *hubShard { return &h.shards[h.stripe(k)] }
+
+// stripe spreads channel keys over hubShards stripes: the hub's shards, and the roster locks.
+func (h *hub) stripe(k channelKey) int {
 	var mh maphash.Hash
 	mh.SetSeed(h.seed)
 	mh.WriteString(k.app)
 	mh.WriteByte(0)
 	mh.WriteString(k.name)
-	return &h.shards[mh.Sum64()%hubShards]
+	return int(mh.Sum64() % hubShards)
 }
 
 // add subscribes c to the channel and reports whether it is the channel's first local subscriber.

@@ -3,6 +3,7 @@ package channels
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/herald-rt/herald/pusher"
 )
@@ -30,3 +31,10 @@ type Presence interface {
 	// version of the last change they reflect.
 	Members(ctx context.Context, appID, channel string) (members []pusher.Member, version uint64, err error)
 }
+
+// rosterLock returns the lock a presence channel's changes on this node are made and announced under:
+// a socket leaving and another of the same user joining (a page reload) then announce member_removed
+// before member_added, never the reverse, which would leave the user out of every other member list.
+// Changes made on other nodes keep their order only as far as the broker delivers in order. Channels
+// share a lock per stripe, so the number of locks is fixed.
+func (s *Server) rosterLock(k channelKey) *sync.Mutex { return &s.rosters[s.hub.stripe(k)] }

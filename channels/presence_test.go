@@ -1,10 +1,14 @@
 package channels
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/herald-rt/herald/pusher"
@@ -192,5 +196,99 @@ func TestPresenceAnnouncementsAlreadyListedAreSkipped(t *testing.T) {
 		if f := next(t, ft); f.Event != pusher.EventMemberRemoved {
 			t.Errorf("got %s, want member_removed of 2", f.Event)
 		}
+	}
+}
+
+// announceLockChecker wraps the presence store and the broker, and counts presence changes and
+// announcements (member events, subscription counts) made without their channel's lock held.
+type announceLockChecker struct {
+	*MemoryPresence
+	*MemoryBroker
+	s                 *Server
+	checked, unlocked atomic.Int32
+}
+
+func (r *announceLockChecker) check(mu *sync.Mutex) {
+	r.checked.Add(1)
+	if mu.TryLock() {
+		mu.Unlock()
+		r.unlocked.Add(1)
+	}
+}
+
+func (r *announceLockChecker) roster(appID, channel string) *sync.Mutex {
+	return r.s.rosterLock(channelKey{appID, channel})
+}
+
+func (r *announceLockChecker) Join(ctx context.Context, appID, channel, socketID string, m pusher.Member, max int) (bool, uint64, error) {
+	r.check(r.roster(appID, channel))
+	return r.MemoryPresence.Join(ctx, appID, channel, socketID, m, max)
+}
+
+func (r *announceLockChecker) Leave(ctx context.Context, appID, channel, socketID, userID string) (bool, uint64, error) {
+	r.check(r.roster(appID, channel))
+	return r.MemoryPresence.Leave(ctx, appID, channel, socketID, userID)
+}
+
+func (r *announceLockChecker) Publish(ctx context.Context, m Message) error {
+	switch {
+	case m.Roster != 0:
+		r.check(r.roster(m.AppID, m.Channel))
+	case bytes.Contains(m.Frame, []byte(pusher.EventSubscriptionCount)):
+		r.check(&r.s.counts[r.s.hub.stripe(channelKey{m.AppID, m.Channel})])
+	}
+	return r.MemoryBroker.Publish(ctx, m)
+}
+
+func (r *announceLockChecker) Close() error { return r.MemoryBroker.Close() }
+
+func newAnnounceLockChecker(t *testing.T, cfg Config) (*Server, *announceLockChecker) {
+	r := &announceLockChecker{MemoryPresence: NewMemoryPresence(), MemoryBroker: NewMemoryBroker()}
+	cfg.Presence, cfg.Broker = r, r
+	r.s = newTestServer(t, cfg)
+	return r.s, r
+}
+
+// TestPresenceChangesAreAnnouncedInOrder: each change of a presence channel is made and announced
+// under the channel's roster lock, so that a user's socket leaving and another joining (a reload)
+// reach the other members as removed, then added, never the reverse.
+func TestPresenceChangesAreAnnouncedInOrder(t *testing.T) {
+	s, r := newAnnounceLockChecker(t, Config{})
+	const ch = "presence-reload"
+	observer, observerFT := newTestConn(t, s)
+	subscribe(t, observer, observerFT, ch, member("1"))
+	old, oldFT := newTestConn(t, s)
+	subscribe(t, old, oldFT, ch, member("2"))
+	old.handleFrame([]byte(`{"event":"pusher:unsubscribe","data":{"channel":"presence-reload"}}`))
+	reloaded, reloadedFT := newTestConn(t, s)
+	subscribe(t, reloaded, reloadedFT, ch, member("2"))
+	for _, want := range []string{pusher.EventMemberAdded, pusher.EventMemberRemoved, pusher.EventMemberAdded} {
+		if f := next(t, observerFT); f.Event != want {
+			t.Fatalf("observer got %s, want %s", f.Event, want)
+		}
+	}
+	// Three joins and a leave, each announced.
+	if r.checked.Load() != 8 || r.unlocked.Load() != 0 {
+		t.Errorf("%d of %d presence changes and announcements were made without the roster lock", r.unlocked.Load(), r.checked.Load())
+	}
+}
+
+// TestSubscriptionCountsAreAnnouncedInOrder: a channel's count is read and announced under the
+// channel's count lock, so of two subscribes close together the larger count goes out last.
+func TestSubscriptionCountsAreAnnouncedInOrder(t *testing.T) {
+	s, r := newAnnounceLockChecker(t, Config{Apps: []pusher.App{{ID: testAppID, Key: testKey, Secret: testSecret,
+		Enabled: true, SubscriptionCount: true}}})
+	a, aFT := newTestConn(t, s)
+	subscribe(t, a, aFT, "counted", "")
+	b, bFT := newTestConn(t, s)
+	subscribe(t, b, bFT, "counted", "")
+	b.handleFrame([]byte(`{"event":"pusher:unsubscribe","data":{"channel":"counted"}}`))
+	for _, want := range []string{`{"subscription_count":1}`, `{"subscription_count":2}`, `{"subscription_count":1}`} {
+		if f := next(t, aFT); f.Event != pusher.EventSubscriptionCount || string(f.Data) != strconv.Quote(want) {
+			t.Fatalf("got %s %s, want %s %s", f.Event, f.Data, pusher.EventSubscriptionCount, want)
+		}
+	}
+	if r.checked.Load() != 3 || r.unlocked.Load() != 0 {
+		t.Errorf("%d of %d counts were announced without the count lock", r.unlocked.Load(), r.checked.Load())
 	}
 }

@@ -38,6 +38,9 @@ func (c *Conn) serve() {
 			c.sendError(pusher.Errorf("Message too large: at most %d bytes per frame", c.srv.cfg.MaxFrameBytes))
 		case m.op == opBinary:
 			c.sendError(pusher.Errorf("Binary frames are not supported: send JSON text frames"))
+		case c.isClosing():
+			// Terminated, shutting down or cut off: the client is only waited on for its close reply,
+			// and nothing it sends meanwhile (a sign-in, a client event) takes effect.
 		default:
 			c.handleFrame(m.data)
 		}

@@ -125,6 +125,8 @@ type Server struct {
 	cache    Cache
 	hooks    Hooks
 	offline  offlineTimers
+	rosters  [hubShards]sync.Mutex // see rosterLock
+	counts   [hubShards]sync.Mutex // see countChanged
 	stats    Stats
 	draining atomic.Bool
 }

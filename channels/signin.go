@@ -71,8 +71,13 @@ func (c *Conn) signin(f pusher.ClientFrame) *pusher.Error {
 }
 
 // watch subscribes the socket to the watchlist channels of ids and tells it their current status.
-// A user whose offline event is still within its grace period counts as online.
+// A user whose offline event is still within its grace period counts as online. A user may come or
+// go while the status is read, its event reaching the socket at once: such events are held back
+// until the status has gone out, so that the socket's last word on every user is the latest.
 func (c *Conn) watch(ids []string) {
+	var snapshot []byte
+	c.holdSends()
+	defer func() { c.releaseSends(snapshot) }()
 	var online, offline []string
 	for _, id := range ids {
 		if id == "" || len(id) > c.app.Limits.MaxUserIDLength || c.subs[watchlistPrefix+id] != nil {
@@ -87,7 +92,7 @@ func (c *Conn) watch(ids []string) {
 		}
 	}
 	if len(online)+len(offline) > 0 {
-		c.send(pusher.WatchlistFrame(online, offline))
+		snapshot = pusher.WatchlistFrame(online, offline)
 	}
 }
 

@@ -30,6 +30,12 @@ func (c *Conn) sendFrame(f outFrame, direct bool) bool {
 		c.logger().Warn().Int("max_queue_bytes", c.srv.cfg.MaxQueueBytes).Msg("slow consumer disconnected")
 		return false
 	}
+	if c.held != nil {
+		*c.held = append(*c.held, f)
+		c.queued += f.cost()
+		c.qmu.Unlock()
+		return true
+	}
 	if c.writing || len(c.queue) > 0 || !direct {
 		c.queue = append(c.queue, f)
 		c.queued += f.cost()
@@ -80,6 +86,13 @@ func (c *Conn) writeFailed() {
 	c.hangUp()
 }
 
+// isClosing reports that the connection accepts no further frame: it is on its way out.
+func (c *Conn) isClosing() bool {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return c.closing
+}
+
 // sendError reports a protocol error to the client, closing the connection when its code says so.
 func (c *Conn) sendError(e *pusher.Error) {
 	if e.Closes() {
@@ -113,10 +126,47 @@ func (c *Conn) startClose(e *pusher.Error, dropBacklog bool) {
 	c.startWriter()
 }
 
-// dropBacklog discards the queued frames. Called with qmu held.
+// dropBacklog discards the queued and held frames. Called with qmu held.
 func (c *Conn) dropBacklog() {
 	clear(c.queue)
 	c.queue, c.queued = c.queue[:0], 0
+	if c.held != nil {
+		*c.held = (*c.held)[:0]
+	}
+}
+
+// holdSends makes the frames sent from now on wait, in order, until releaseSends puts a frame ahead of
+// them. A snapshot computed while its live updates may already be flowing (the watchlist) goes out
+// first that way, and every update that follows it is one it may not reflect. Held frames count
+// against MaxQueueBytes. Only the reader holds, and it releases before handling its next frame.
+func (c *Conn) holdSends() {
+	c.qmu.Lock()
+	c.held = new([]outFrame)
+	c.qmu.Unlock()
+}
+
+// releaseSends sends first (when not nil) and then the frames held since holdSends.
+func (c *Conn) releaseSends(first []byte) {
+	c.qmu.Lock()
+	held := *c.held
+	c.held = nil
+	if c.closing { // they will never be written
+		for _, f := range held {
+			c.queued -= f.cost()
+		}
+		c.qmu.Unlock()
+		return
+	}
+	if first != nil {
+		f := outFrame{op: opText, data: first}
+		c.queue = append(c.queue, f)
+		c.queued += f.cost()
+	}
+	c.queue = append(c.queue, held...)
+	if len(c.queue) > 0 {
+		c.startWriter()
+	}
+	c.qmu.Unlock()
 }
 
 // startWriter starts the writer unless one runs. Called with qmu held.

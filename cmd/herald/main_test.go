@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -46,9 +45,7 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 
 	// run catches SIGTERM from before it logs "herald listening", so the signal reaches it, not the
 	// default action.
-	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	sigterm(t)
 	ev, err := c.WaitFor(ctx, func(e clients.Event) bool { return e.Event == pusher.EventError })
 	if err != nil {
 		t.Fatalf("no pusher:error before the close: %v", err)
@@ -157,9 +154,7 @@ func TestRunFlushesWebhooksOnShutdown(t *testing.T) {
 	if got := next(); got != "channel_occupied room" {
 		t.Fatalf("first webhook = %s", got)
 	}
-	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	sigterm(t)
 	expectExit(ctx, t, exit)
 	select {
 	case h := <-hooks:
