@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/herald-rt/herald/pusher"
 )
@@ -148,16 +149,7 @@ func TestHeldSendsFollowTheReleasedFrame(t *testing.T) {
 		t.Fatal("the second held 3000-byte frame was taken past MaxQueueBytes 4096")
 	}
 	c.releaseSends(nil)
-	if f := next(t, ft); f.Event != pusher.EventError {
-		t.Fatalf("got %s, want the slow consumer's pusher:error", f.Event)
-	}
-	<-ft.closed
-	c.qmu.Lock()
-	queued := c.queued
-	c.qmu.Unlock()
-	if queued != 0 {
-		t.Errorf("%d bytes still counted after the close dropped the held frames", queued)
-	}
+	expectClosedWithNothingCounted(t, c, ft, pusher.CodeOverCapacity)
 }
 
 func TestHeldSendsAreDroppedWhenTheConnectionCloses(t *testing.T) {
@@ -167,10 +159,24 @@ func TestHeldSendsAreDroppedWhenTheConnectionCloses(t *testing.T) {
 	c.send([]byte(`{"event":"live","data":"{}"}`))
 	c.closeWith(pusher.CloseError(pusher.CodeReconnect, "bye"))
 	c.releaseSends([]byte(`{"event":"snapshot","data":"{}"}`))
+	expectClosedWithNothingCounted(t, c, ft, pusher.CodeReconnect)
+}
+
+// expectClosedWithNothingCounted checks that a closing connection writes only its pusher:error and
+// close frame, and leaves nothing counted against MaxQueueBytes.
+func expectClosedWithNothingCounted(t *testing.T, c *Conn, ft *fakeTransport, code int) {
+	t.Helper()
 	if f := next(t, ft); f.Event != pusher.EventError {
 		t.Fatalf("got %s, want only pusher:error", f.Event)
 	}
-	<-ft.closed
+	select {
+	case got := <-ft.closed:
+		if got != code {
+			t.Errorf("closed with %d, want %d", got, code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no close frame")
+	}
 	c.qmu.Lock()
 	queued := c.queued
 	c.qmu.Unlock()
