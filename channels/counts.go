@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"sync"
 	"time"
 
 	"github.com/herald-rt/herald/pusher"
@@ -15,16 +16,14 @@ const (
 
 // countChanged announces a channel's new subscription count to its subscribers (for apps with the
 // feature on) and to the hooks. Presence channels have member events instead, encrypted channels would
-// break Java's decryption, and internal channels have no audience. The count is read and announced
-// under a lock of the channel's stripe, so that of two changes close together the later count is
-// announced last.
+// break Java's decryption, and internal channels have no audience.
 func (s *Server) countChanged(a *app, name string) {
 	kind, _ := pusher.KindOf(name)
 	if !a.SubscriptionCount || kind == pusher.KindPresence || kind == pusher.KindEncrypted || isInternal(name) {
 		return
 	}
 	k := channelKey{a.ID, name}
-	announcing := &s.counts[s.hub.stripe(k)]
+	announcing := s.countLock(k)
 	announcing.Lock()
 	defer announcing.Unlock()
 	ch := s.hub.lookup(k)
@@ -53,6 +52,10 @@ func (s *Server) countChanged(a *app, name string) {
 	s.publish(Message{AppID: a.ID, Channel: name, Frame: pusher.SubscriptionCountFrame(name, n)})
 	s.emitCount(a.ID, name, n)
 }
+
+// countLock returns the lock a channel's count is read and announced under, so that of two changes
+// close together the later count is announced last. Channels share a lock per stripe.
+func (s *Server) countLock(k channelKey) *sync.Mutex { return &s.counts[s.hub.stripe(k)] }
 
 func (s *Server) emitCount(appID, name string, n int) {
 	s.emit(appID, pusher.WebhookEvent{Name: pusher.WebhookSubscriptionCount, Channel: name, SubscriptionCount: &n})

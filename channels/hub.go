@@ -72,7 +72,8 @@ func newHub() *hub {
 
 func (h *hub) shard(k channelKey) *hubShard { return &h.shards[h.stripe(k)] }
 
-// stripe spreads channel keys over hubShards stripes: the hub's shards, and the roster locks.
+// stripe spreads channel keys over hubShards stripes: the hub's shards, and the server's roster and
+// count locks.
 func (h *hub) stripe(k channelKey) int {
 	var mh maphash.Hash
 	mh.SetSeed(h.seed)

@@ -235,7 +235,7 @@ func (r *announceLockChecker) Publish(ctx context.Context, m Message) error {
 	case m.Roster != 0:
 		r.check(r.roster(m.AppID, m.Channel))
 	case bytes.Contains(m.Frame, []byte(pusher.EventSubscriptionCount)):
-		r.check(&r.s.counts[r.s.hub.stripe(channelKey{m.AppID, m.Channel})])
+		r.check(r.s.countLock(channelKey{m.AppID, m.Channel}))
 	}
 	return r.MemoryBroker.Publish(ctx, m)
 }
