@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/herald-rt/herald/auth"
+	"github.com/herald-rt/herald/channels/internal/ws"
 	"github.com/herald-rt/herald/pusher"
 )
 
@@ -49,23 +50,23 @@ type discardTransport struct {
 	sink *benchSink
 }
 
-func (d *discardTransport) write(frames []outFrame) error {
+func (d *discardTransport) Write(frames ...ws.Frame) error {
 	for _, f := range frames {
-		if f.op == opText {
+		if f.Op == ws.OpText {
 			d.sink.wrote1()
 		}
 	}
 	return nil
 }
 
-func (d *discardTransport) tryWrite(f outFrame) ([]byte, error) { return nil, d.write([]outFrame{f}) }
+func (d *discardTransport) TryWrite(f ws.Frame) (bool, error) { return true, d.Write(f) }
 
 // newBenchServer is newTestServer for benchmarks, with the client-event rate limit lifted so a
 // relay can run b.N times.
 func newBenchServer(b *testing.B) *Server {
 	b.Helper()
 	app := pusher.App{ID: testAppID, Key: testKey, Secret: testSecret, Enabled: true, ClientEvents: true,
-		Limits: pusher.Limits{ClientEventsPerSecond: 1 << 30}}
+		Limits: pusher.Limits{ClientEventsPerSecond: 1 << 30, SubscriptionsPerSecond: 1 << 20}}
 	s, err := New(Config{Apps: []pusher.App{app}})
 	if err != nil {
 		b.Fatal(err)
@@ -77,13 +78,16 @@ func newBenchServer(b *testing.B) *Server {
 func newBenchConn(b *testing.B, s *Server, sink *benchSink) *Conn {
 	b.Helper()
 	d := &discardTransport{fakeSocket: newFakeSocket(), sink: sink}
-	c := &Conn{srv: s, ws: d, app: s.apps.byKey[testKey], done: make(chan struct{}), subs: map[string]*subscription{}}
+	c := newConn(s, d)
+	c.app = s.apps.byKey[testKey]
 	if perr := s.conns.register(c, 0); perr != nil {
 		b.Fatal(perr)
 	}
+	c.out.wrote(true, nil)
 	c.idle = time.AfterFunc(time.Hour, func() {})
 	b.Cleanup(func() {
-		_ = d.close()
+		_ = d.Close()
+		c.unregister()
 		c.cleanup()
 	})
 	return c

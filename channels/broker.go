@@ -15,6 +15,13 @@ type Message struct {
 	// (see Presence): subscribers whose member list was read at that version or later skip the frame.
 	// Zero for every other frame.
 	Roster uint64
+	// Cached, on an event of a cache channel, is its sequence number in the Cache: subscribers
+	// replayed that event or a later one skip the frame. Zero for every other frame.
+	Cached uint64
+	// Count, on a subscription count, orders it among the channel's counts: a node delivers only a
+	// count newer than the last it delivered on the channel, so the latest count is the last one a
+	// subscriber hears. Zero for every other frame.
+	Count uint64
 	// Terminate, instead of delivering Frame, closes every subscriber with 4009. Sent to a user's
 	// #server-to-user- channel it ends all the user's connections on every node.
 	Terminate bool

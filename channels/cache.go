@@ -5,17 +5,23 @@ import (
 	"time"
 )
 
-// CachedEvent is the last event published to a cache channel, kept as the exact frame subscribers
-// receive so that a replay costs no encoding.
-type CachedEvent struct {
-	Data  string // the event's data, for GET /channels/{name}?info=cache
-	Frame []byte
+// Cache keeps the last REST event of each cache channel for a while, cluster-wide: a subscriber is
+// replayed it right after subscription_succeeded, or told pusher:cache_miss.
+//
+// Each event stored gets a sequence number that grows with every Set of the channel; it travels with
+// the live event as Message.Cached, so that a subscriber replayed an event never gets an older one
+// live after it.
+type Cache interface {
+	// Set stores frame, the exact bytes subscribers receive, as the channel's last event for ttl and
+	// returns its sequence number.
+	Set(ctx context.Context, appID, channel string, frame []byte, ttl time.Duration) (seq uint64, err error)
+	// Get returns the channel's last event; ok is false when nothing is cached.
+	Get(ctx context.Context, appID, channel string) (ev CachedEvent, ok bool, err error)
 }
 
-// Cache keeps the last REST event of each cache channel for a while (PROTOCOL §2.7), cluster-wide.
-type Cache interface {
-	// Set stores ev as the channel's last event for ttl.
-	Set(ctx context.Context, appID, channel string, ev CachedEvent, ttl time.Duration) error
-	// Get returns the channel's event and the time it has left; ok is false when nothing is cached.
-	Get(ctx context.Context, appID, channel string) (ev CachedEvent, ttl time.Duration, ok bool, err error)
+// CachedEvent is the last event of a cache channel.
+type CachedEvent struct {
+	Frame []byte
+	Seq   uint64
+	TTL   time.Duration // the time it has left
 }

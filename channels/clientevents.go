@@ -35,7 +35,7 @@ func (c *Conn) handleClientEvent(f pusher.ClientFrame) {
 		c.sendError(pusher.Errorf("Client event rejected - data larger than %d bytes", limits.MaxEventDataBytes))
 		return
 	}
-	if !c.rate.allow(monotonic(), limits.ClientEventsPerSecond) {
+	if !c.events.allow(monotonic(), limits.ClientEventsPerSecond) {
 		c.sendError(&pusher.Error{Code: pusher.CodeClientEventLimit, Message: "Client event rejected due to rate limit"})
 		return
 	}

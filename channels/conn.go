@@ -4,17 +4,18 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/herald-rt/herald/channels/internal/ws"
 	"github.com/herald-rt/herald/pusher"
 )
 
-// Conn is one client connection. It has no goroutine while idle: a reader runs only while the client
-// has sent something (see serve), and a writer only while frames are queued.
+// Conn is one client connection: the Pusher protocol's state machine over a transport. It has no
+// goroutine while idle: a reader runs only while the client has sent something (see serve), and a
+// writer only while frames are queued (see sendQueue).
 type Conn struct {
 	// Static after admission.
 	srv *Server
@@ -22,61 +23,94 @@ type Conn struct {
 	ws  transport
 	id  string
 
+	registered atomic.Bool // counted in the server's registry (see unregister)
+
+	out sendQueue
+
 	// Owned by the reader.
-	subs map[string]*subscription
-	rate rateWindow
-	user *pusher.UserData // set by a successful pusher:signin
+	subs       map[string]*subscription
+	events     rateWindow       // client events
+	subscribes tokenBucket      // subscribe requests
+	user       *pusher.UserData // set by a successful pusher:signin
 
 	// authorized is set once the socket signs in or subscribes to a private or presence channel; the
-	// authorization timer (apps with AuthorizationTimeout) closes the socket unless it is.
+	// authorization timer (apps with AuthorizationTimeout) closes the socket unless it is. authTimer
+	// is set at admission and stopped by cleanup.
 	authorized atomic.Bool
 	authTimer  *time.Timer
 
-	// parked is set while the poller watches the socket for the next read (see poller_linux.go).
-	parked atomic.Bool
-
-	// The send queue, guarded by qmu. The byte bound applies to queued (bytes waiting in queue) plus
-	// inflight (bytes of the batch the writer holds): the true backlog of the client.
-	qmu        sync.Mutex
-	queue      []outFrame
-	spare      []outFrame
-	queued     int
-	inflight   int
-	writing    bool        // a write is under way: a writer goroutine, or a direct write in sendFrame
-	closing    bool        // no further frame is accepted
-	held       *[]outFrame // while set, frames sent wait here (see holdSends)
-	closeFrame []byte      // the close payload the writer sends once the queue is drained
-	closeSent  bool        // the close frame was written; the socket waits for the client's reply
-	readDone   bool        // the reader has stopped for good: nothing will read a close reply
-
-	lastActive atomic.Int64 // monotonic nanoseconds of the last inbound frame, Ping or Pong
-	pingAt     atomic.Int64 // monotonic nanoseconds of the last liveness Ping sent
-	idle       *time.Timer  // liveness check and close grace, see liveness.go
-	done       chan struct{}
+	lastActive atomic.Int64  // monotonic nanoseconds of the last inbound frame, Ping or Pong
+	pingAt     atomic.Int64  // monotonic nanoseconds of the last liveness Ping sent
+	idle       *time.Timer   // the liveness check, see liveness.go
+	done       chan struct{} // closed once cleanup has run
 }
 
-// transport is what a connection needs of its socket; *wsSocket is the real one, and tests substitute
-// a fake where sockets are not the point.
+// transport is what a connection needs of its socket: *ws.Socket, or a fake in tests where sockets
+// are not the point.
 type transport interface {
-	// next returns the next data message or control frame, waiting for the network if need be.
-	next(limit, hardLimit int) (message, error)
-	// pending reports whether bytes are buffered, so that next may not need the network.
-	pending() bool
-	// release drops the read buffers while nothing is buffered.
-	release()
-	// pollFD is the descriptor the poller may watch, or -1.
-	pollFD() int
-	// watch runs fn with that descriptor held open, and reports false without one.
-	watch(fn func(fd int)) bool
-	// write sends frames in order in one socket write.
-	write(frames []outFrame) error
-	// tryWrite writes a frame without waiting and returns the framed bytes the socket did not take.
-	tryWrite(f outFrame) (rest []byte, err error)
-	// lingerClose half-closes, drains what the client still sends for up to grace, then closes.
-	lingerClose(grace time.Duration)
-	close() error
-	isClosed() bool
+	sink
+	// Next returns the next data message or control frame, waiting for the network if need be.
+	Next(limit, hardLimit int) (ws.Message, error)
+	// ParkIfIdle hands the socket to the poller when nothing is buffered (see ws.Socket.ParkIfIdle).
+	ParkIfIdle(onReadable func()) bool
+	// Close closes the socket at once, waking a parked reader.
+	Close() error
 }
+
+func newConn(s *Server, t transport) *Conn {
+	c := &Conn{srv: s, ws: t, done: make(chan struct{}), subs: make(map[string]*subscription)}
+	c.out = newSendQueue(t, s.cfg.MaxQueueBytes, c)
+	return c
+}
+
+// deliver sends a text frame; direct allows writing it at once (see sendQueue.send).
+func (c *Conn) deliver(frame []byte, direct bool) bool {
+	return c.out.send(ws.Frame{Op: ws.OpText, Data: frame}, direct)
+}
+
+// send sends a text frame at once if it can, and never blocks.
+func (c *Conn) send(frame []byte) bool { return c.deliver(frame, true) }
+
+// sendError reports a protocol error to the client, closing the connection when its code says so.
+func (c *Conn) sendError(e *pusher.Error) {
+	if e.Closes() {
+		c.closeWith(e)
+		return
+	}
+	c.send(pusher.ErrorFrame(e))
+}
+
+// closeWith sends pusher:error e after what is already queued, then closes with e's code.
+func (c *Conn) closeWith(e *pusher.Error) { c.out.close(e, false) }
+
+// cutOff disconnects the client as a slow consumer, dropping its backlog.
+func (c *Conn) cutOff() {
+	c.out.close(slowConsumerError, true)
+	c.slowConsumer()
+}
+
+// slowConsumer counts and logs a client cut off for its backlog (queueOwner).
+func (c *Conn) slowConsumer() {
+	c.srv.stats.SlowConsumers.Add(1)
+	c.logger().Warn().Int("max_queue_bytes", c.srv.cfg.MaxQueueBytes).Msg("slow consumer disconnected")
+}
+
+// hangUp closes the socket from outside the reader; a parked reader is woken and finishes
+// (queueOwner).
+func (c *Conn) hangUp() { _ = c.ws.Close() }
+
+// closing unregisters the connection before its close frame goes out (queueOwner).
+func (c *Conn) closing() { c.unregister() }
+
+// unregister takes the connection out of the registry and the quotas, once.
+func (c *Conn) unregister() {
+	if c.registered.CompareAndSwap(true, false) {
+		c.srv.conns.unregister(c)
+	}
+}
+
+// closeSent gives the client closeGrace to answer the close frame (queueOwner).
+func (c *Conn) closeSent() { time.AfterFunc(closeGrace, c.hangUp) }
 
 // logger returns the connection's child logger. It is built on demand: a connection logs rarely, and
 // a stored logger would cost every idle connection its bytes.
@@ -85,31 +119,48 @@ func (c *Conn) logger() *zerolog.Logger {
 	return &l
 }
 
-// cleanup stops the timers, drops the backlog, leaves every channel (presence members and vacated hooks
-// included) and frees the socket id.
+// finish ends the reader for good. A client's close frame is answered with the same code and a broken
+// framing rule with its close code, after the frames already being written; the socket closes once
+// that reply is out, then the connection leaves everything it joined.
+func (c *Conn) finish(err error) {
+	c.logEnd(err)
+	var reply []byte
+	var closed ws.CloseReceived
+	var broken *ws.ProtocolError
+	switch {
+	case errors.As(err, &closed):
+		reply = []byte{}
+		if closed.Code != 0 {
+			reply = ws.ClosePayload(closed.Code, "")
+		}
+	case errors.As(err, &broken):
+		reply = ws.ClosePayload(broken.Code, broken.Reason)
+	}
+	// Unregistered first, so that a client reconnecting as soon as it reads the close is not refused
+	// for a quota this connection still held.
+	c.unregister()
+	if !c.out.readerDone(reply) {
+		_ = c.ws.Close()
+	}
+	c.cleanup()
+}
+
+// cleanup stops the timers and leaves every channel (presence members and vacated hooks included).
 func (c *Conn) cleanup() {
 	c.idle.Stop()
 	if c.authTimer != nil {
 		c.authTimer.Stop()
 	}
+	ctx := c.srv.ctx
 	for _, sub := range c.subs {
-		c.leave(sub)
+		c.leave(ctx, sub)
 	}
-	c.signout()
-	c.srv.conns.unregister(c)
+	c.signout(ctx)
 	close(c.done)
 }
 
-// hangUp closes the socket from outside the reader, waking a parked reader so that it finishes.
-func (c *Conn) hangUp() {
-	_ = c.ws.close()
-	if unpark(c) {
-		startReader(c)
-	}
-}
-
 func (c *Conn) logEnd(err error) {
-	var closed closeReceived
+	var closed ws.CloseReceived
 	if errors.As(err, &closed) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		return
 	}

@@ -2,11 +2,13 @@ package channels
 
 import (
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/herald-rt/herald/channels/internal/ws"
 	"github.com/herald-rt/herald/pusher"
 )
 
@@ -43,10 +45,7 @@ func TestSlowConsumerIsCutOff(t *testing.T) {
 	if code := <-slowFT.closed; code != pusher.CodeOverCapacity {
 		t.Errorf("slow client closed with %d, want 4100", code)
 	}
-	slow.qmu.Lock()
-	backlog := slow.queued
-	slow.qmu.Unlock()
-	if backlog > 4096 {
+	if backlog := slow.out.backlog(); backlog > 4096 {
 		t.Errorf("backlog after cut-off = %d bytes, want within the bound", backlog)
 	}
 }
@@ -57,20 +56,17 @@ func TestWriterDrainsInOrderThenStops(t *testing.T) {
 	s := newTestServer(t, Config{})
 	c, ft := newTestConn(t, s)
 	for i := range 100 {
-		c.send(pusher.EventFrame("e", "", itoa(i), ""))
+		c.send(pusher.EventFrame("e", "", strconv.Itoa(i), ""))
 	}
 	for i := range 100 {
 		f := next(t, ft)
-		if got, _ := pusher.TextOf(f.Data); got != itoa(i) {
+		if got, _ := pusher.TextOf(f.Data); got != strconv.Itoa(i) {
 			t.Fatalf("frame %d has data %s", i, got)
 		}
 	}
-	// The writer sets writing=false under qmu before exiting; wait for that without sleeping blindly.
+	// The writer marks the queue idle before exiting; wait for that without sleeping blindly.
 	for range 1000 {
-		c.qmu.Lock()
-		writing := c.writing
-		c.qmu.Unlock()
-		if !writing {
+		if c.out.idle() {
 			return
 		}
 		runtime.Gosched()
@@ -86,12 +82,12 @@ func TestEmptyFramesCountAgainstTheQueue(t *testing.T) {
 	ft.gate = make(chan struct{}) // reads nothing
 	accepted := 0
 	for range 10000 {
-		if !c.sendFrame(outFrame{op: opPong}, true) {
+		if !c.out.send(ws.Frame{Op: ws.OpPong}, true) {
 			break
 		}
 		accepted++
 	}
-	if accepted > 4096/frameOverhead || s.stats.SlowConsumers.Load() != 1 {
+	if accepted > 4096/ws.FrameOverhead || s.stats.SlowConsumers.Load() != 1 {
 		t.Fatalf("%d empty frames queued, %d slow consumers; want the client cut off within the bound", accepted, s.stats.SlowConsumers.Load())
 	}
 }
@@ -129,36 +125,43 @@ func TestRateWindow(t *testing.T) {
 	}
 }
 
-func TestHeldSendsFollowTheReleasedFrame(t *testing.T) {
+// TestPendingSubscriptionGetsItsSnapshotFirst: frames fanned out to a subscription whose snapshot is
+// still being read wait, and follow the snapshot in order, less what the snapshot already reflects.
+func TestPendingSubscriptionGetsItsSnapshotFirst(t *testing.T) {
 	s := newTestServer(t, Config{MaxQueueBytes: 4096})
 	c, ft := newTestConn(t, s)
-	c.holdSends()
-	c.send([]byte(`{"event":"live","data":"{}"}`))
+	k := channelKey{testAppID, "cache-room"}
+	sub, _ := s.hub.add(k, c, pusher.Member{}, true, nil)
+	s.hub.fanout(&Message{AppID: testAppID, Channel: k.name, Frame: []byte(`{"event":"older","data":"{}"}`), Cached: 1})
+	s.hub.fanout(&Message{AppID: testAppID, Channel: k.name, Frame: []byte(`{"event":"live","data":"{}"}`), Cached: 3})
+	s.hub.fanout(&Message{AppID: testAppID, Channel: k.name, Frame: []byte(`{"event":"plain","data":"{}"}`)})
 	expectNothing(t, ft)
-	c.releaseSends([]byte(`{"event":"snapshot","data":"{}"}`))
-	for _, want := range []string{"snapshot", "live"} {
+	s.hub.activate(sub, [][]byte{[]byte(`{"event":"snapshot","data":"{}"}`)}, 0, 2)
+	for _, want := range []string{"snapshot", "live", "plain"} {
 		if f := next(t, ft); f.Event != want {
 			t.Fatalf("got %s, want %s", f.Event, want)
 		}
 	}
 
-	// Held frames count against the bound, and are dropped, uncounted, when the connection closes.
-	c.holdSends()
+	// What waits counts against the bound: past it the connection is cut off, with nothing counted.
+	sub2, _ := s.hub.add(channelKey{testAppID, "cache-big"}, c, pusher.Member{}, true, nil)
 	big := make([]byte, 3000)
-	if !c.sendFrame(outFrame{op: opText, data: big}, true) || c.sendFrame(outFrame{op: opText, data: big}, true) {
-		t.Fatal("the second held 3000-byte frame was taken past MaxQueueBytes 4096")
+	for range 2 {
+		s.hub.fanout(&Message{AppID: testAppID, Channel: "cache-big", Frame: big})
 	}
-	c.releaseSends(nil)
+	s.hub.activate(sub2, [][]byte{[]byte(`{"event":"snapshot","data":"{}"}`)}, 0, 0)
 	expectClosedWithNothingCounted(t, c, ft, pusher.CodeOverCapacity)
 }
 
-func TestHeldSendsAreDroppedWhenTheConnectionCloses(t *testing.T) {
+// TestPendingFramesAreDroppedWhenTheConnectionCloses: a subscription activated after its connection
+// began closing sends nothing.
+func TestPendingFramesAreDroppedWhenTheConnectionCloses(t *testing.T) {
 	s := newTestServer(t, Config{})
 	c, ft := newTestConn(t, s)
-	c.holdSends()
-	c.send([]byte(`{"event":"live","data":"{}"}`))
+	sub, _ := s.hub.add(channelKey{testAppID, "cache-x"}, c, pusher.Member{}, true, nil)
+	s.hub.fanout(&Message{AppID: testAppID, Channel: "cache-x", Frame: []byte(`{"event":"live","data":"{}"}`)})
 	c.closeWith(pusher.CloseError(pusher.CodeReconnect, "bye"))
-	c.releaseSends([]byte(`{"event":"snapshot","data":"{}"}`))
+	s.hub.activate(sub, [][]byte{[]byte(`{"event":"snapshot","data":"{}"}`)}, 0, 0)
 	expectClosedWithNothingCounted(t, c, ft, pusher.CodeReconnect)
 }
 
@@ -177,10 +180,7 @@ func expectClosedWithNothingCounted(t *testing.T, c *Conn, ft *fakeTransport, co
 	case <-time.After(5 * time.Second):
 		t.Fatal("no close frame")
 	}
-	c.qmu.Lock()
-	queued := c.queued
-	c.qmu.Unlock()
-	if queued != 0 {
+	if queued := c.out.backlog(); queued != 0 {
 		t.Errorf("%d bytes still counted after the close dropped the held frames", queued)
 	}
 }
@@ -204,8 +204,8 @@ func TestClosingConnectionActsOnNothing(t *testing.T) {
 	s := newTestServer(t, Config{Hooks: hooks})
 	c, ft := newTestConn(t, s)
 	c.closeWith(pusher.CloseError(pusher.CodeUnauthorized, "Connection terminated by the application"))
-	ft.inbox <- message{op: opText, data: []byte(`{"event":"pusher:subscribe","data":{"channel":"after"}}`)}
-	ft.inbox <- message{op: opClose, data: closePayload(pusher.CodeUnauthorized, "")}
+	ft.inbox <- ws.Message{Op: ws.OpText, Data: []byte(`{"event":"pusher:subscribe","data":{"channel":"after"}}`)}
+	ft.inbox <- ws.Message{Op: ws.OpClose, Data: ws.ClosePayload(pusher.CodeUnauthorized, "")}
 	c.serve() // returns on the close reply
 	hooks.mu.Lock()
 	defer hooks.mu.Unlock()

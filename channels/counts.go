@@ -23,40 +23,91 @@ func (s *Server) countChanged(a *app, name string) {
 		return
 	}
 	k := channelKey{a.ID, name}
-	announcing := s.countLock(k)
-	announcing.Lock()
-	defer announcing.Unlock()
-	ch := s.hub.lookup(k)
-	if ch == nil { // vacated: nobody to tell but the hooks
+	n, version := s.hub.countVersioned(k)
+	if n == 0 { // vacated: nobody to tell but the hooks
 		s.emitCount(a.ID, name, 0)
 		return
 	}
-	ch.mu.Lock()
-	n := len(ch.subs)
-	now := monotonic()
-	if wait := time.Duration(ch.countSentAt + int64(countInterval) - now); n > countThrottleAbove && wait > 0 {
-		if ch.countTimer == nil {
-			ch.countTimer = time.AfterFunc(wait, func() {
-				ch.mu.Lock()
-				ch.countTimer = nil
-				ch.countSentAt = 0
-				ch.mu.Unlock()
-				s.countChanged(a, name)
-			})
-		}
-		ch.mu.Unlock()
+	if n > countThrottleAbove && !s.counts.allow(k, func() { s.countChanged(a, name) }) {
 		return
 	}
-	ch.countSentAt = now
-	ch.mu.Unlock()
-	s.publish(Message{AppID: a.ID, Channel: name, Frame: pusher.SubscriptionCountFrame(name, n)})
+	s.publish(Message{AppID: a.ID, Channel: name, Frame: pusher.SubscriptionCountFrame(name, n), Count: version})
 	s.emitCount(a.ID, name, n)
 }
 
-// countLock returns the lock a channel's count is read and announced under, so that of two changes
-// close together the later count is announced last. Channels share a lock per stripe.
-func (s *Server) countLock(k channelKey) *sync.Mutex { return &s.counts[s.hub.stripe(k)] }
-
 func (s *Server) emitCount(appID, name string, n int) {
 	s.emit(appID, pusher.WebhookEvent{Name: pusher.WebhookSubscriptionCount, Channel: name, SubscriptionCount: &n})
+}
+
+// countThrottle spaces out the count announcements of large channels. It holds an entry only for a
+// channel announced within the last countInterval.
+type countThrottle struct {
+	mu      sync.Mutex
+	windows map[channelKey]*countWindow
+}
+
+type countWindow struct {
+	changed bool // a change came within the window: announce again at its end
+}
+
+// allow reports whether a change of k may be announced now. If not, trailing runs at the end of the
+// current window, so the last change is announced too.
+func (t *countThrottle) allow(k channelKey, trailing func()) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if w := t.windows[k]; w != nil {
+		w.changed = true
+		return false
+	}
+	if t.windows == nil {
+		t.windows = make(map[channelKey]*countWindow)
+	}
+	w := &countWindow{}
+	t.windows[k] = w
+	time.AfterFunc(countInterval, func() {
+		t.mu.Lock()
+		changed := w.changed
+		delete(t.windows, k)
+		t.mu.Unlock()
+		if changed {
+			trailing()
+		}
+	})
+	return true
+}
+
+// cacheMissInterval is the least time between two cache_miss webhooks of one channel: subscribers
+// arriving together produce one.
+const cacheMissInterval = 5 * time.Second
+
+// missThrottle de-duplicates cache_miss webhooks. It keeps when each channel last reported a miss,
+// and forgets entries older than the interval whenever it has grown, so it stays bounded by the
+// misses of the last few seconds.
+type missThrottle struct {
+	mu      sync.Mutex
+	sent    map[channelKey]int64 // monotonic nanoseconds
+	sweptAt int64
+}
+
+// due reports whether a miss of k is to be reported now.
+func (t *missThrottle) due(k channelKey) bool {
+	now := monotonic()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if at, ok := t.sent[k]; ok && now-at < int64(cacheMissInterval) {
+		return false
+	}
+	if t.sent == nil {
+		t.sent = make(map[channelKey]int64)
+	}
+	t.sent[k] = now
+	if len(t.sent) > 1024 && now-t.sweptAt > int64(cacheMissInterval) {
+		t.sweptAt = now
+		for key, at := range t.sent {
+			if now-at >= int64(cacheMissInterval) {
+				delete(t.sent, key)
+			}
+		}
+	}
+	return true
 }

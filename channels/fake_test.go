@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/herald-rt/herald/auth"
+	"github.com/herald-rt/herald/channels/internal/ws"
 	"github.com/herald-rt/herald/pusher"
 )
 
@@ -17,41 +18,28 @@ import (
 type fakeSocket struct {
 	done  chan struct{}
 	once  sync.Once
-	inbox chan message
+	inbox chan ws.Message
 }
 
 func newFakeSocket() fakeSocket {
-	return fakeSocket{done: make(chan struct{}), inbox: make(chan message, 16)}
+	return fakeSocket{done: make(chan struct{}), inbox: make(chan ws.Message, 16)}
 }
 
-func (f *fakeSocket) next(int, int) (message, error) {
+func (f *fakeSocket) Next(int, int) (ws.Message, error) {
 	select {
 	case m := <-f.inbox:
 		return m, nil
 	case <-f.done:
-		return message{}, net.ErrClosed
+		return ws.Message{}, net.ErrClosed
 	}
 }
 
-func (f *fakeSocket) pending() bool { return false }
-func (f *fakeSocket) release()      {}
-func (f *fakeSocket) pollFD() int   { return -1 }
+func (f *fakeSocket) ParkIfIdle(func()) bool    { return false }
+func (f *fakeSocket) LingerClose(time.Duration) { _ = f.Close() }
 
-func (f *fakeSocket) watch(func(int)) bool      { return false }
-func (f *fakeSocket) lingerClose(time.Duration) { _ = f.close() }
-
-func (f *fakeSocket) close() error {
+func (f *fakeSocket) Close() error {
 	f.once.Do(func() { close(f.done) })
 	return nil
-}
-
-func (f *fakeSocket) isClosed() bool {
-	select {
-	case <-f.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // fakeTransport stands in for a WebSocket where sockets are not the point: it records what the
@@ -61,6 +49,7 @@ type fakeTransport struct {
 	written chan []byte   // every text frame written, in order
 	gate    chan struct{} // when non-nil, each frame waits for a token
 	closed  chan int      // the code of the close frame written
+	held    []ws.Frame    // frames a gated TryWrite did not take, written first by the next Write
 }
 
 func newFakeTransport() *fakeTransport {
@@ -71,7 +60,8 @@ func newFakeTransport() *fakeTransport {
 	}
 }
 
-func (f *fakeTransport) write(frames []outFrame) error {
+func (f *fakeTransport) Write(frames ...ws.Frame) error {
+	frames, f.held = append(f.held, frames...), nil
 	for _, fr := range frames {
 		if f.gate != nil {
 			select {
@@ -80,37 +70,24 @@ func (f *fakeTransport) write(frames []outFrame) error {
 				return net.ErrClosed
 			}
 		}
-		if fr.op == opRaw { // the framed rest of a tryWrite: one whole frame here
-			fr = unframe(fr.data)
-		}
-		switch fr.op {
-		case opText:
-			f.written <- fr.data
-		case opClose:
-			f.closed <- int(binary.BigEndian.Uint16(fr.data))
+		switch fr.Op {
+		case ws.OpText:
+			f.written <- fr.Data
+		case ws.OpClose:
+			f.closed <- int(binary.BigEndian.Uint16(fr.Data))
 		}
 	}
 	return nil
 }
 
-// unframe decodes one whole unmasked server frame.
-func unframe(b []byte) outFrame {
-	header := 2
-	switch b[1] & 0x7F {
-	case 126:
-		header = 4
-	case 127:
-		header = 10
-	}
-	return outFrame{op: b[0] & 0x0F, data: b[header:]}
-}
-
-// tryWrite takes the frame at once unless the transport is gated, when it hands all of it back.
-func (f *fakeTransport) tryWrite(fr outFrame) ([]byte, error) {
+// TryWrite takes the frame at once unless the transport is gated, when it keeps all of it for the
+// next Write.
+func (f *fakeTransport) TryWrite(fr ws.Frame) (bool, error) {
 	if f.gate != nil {
-		return appendFrame(nil, fr.op, fr.data), nil
+		f.held = append(f.held, fr)
+		return false, nil
 	}
-	return nil, f.write([]outFrame{fr})
+	return true, f.Write(fr)
 }
 
 const (
@@ -135,16 +112,19 @@ func newTestServer(t *testing.T, cfg Config) *Server {
 func newTestConn(t *testing.T, s *Server) (*Conn, *fakeTransport) {
 	t.Helper()
 	ft := newFakeTransport()
-	c := &Conn{srv: s, ws: ft, app: s.apps.byKey[testKey], done: make(chan struct{}), subs: map[string]*subscription{}}
+	c := newConn(s, ft)
+	c.app = s.apps.byKey[testKey]
 	if perr := s.conns.register(c, 0); perr != nil {
 		t.Fatal(perr)
 	}
+	c.out.wrote(true, nil) // no handshake to wait for
 	c.idle = time.AfterFunc(time.Hour, func() {})
 	t.Cleanup(func() {
-		_ = ft.close()
+		_ = ft.Close()
 		select {
 		case <-c.done: // a test ran the reader to its end
 		default:
+			c.unregister()
 			c.cleanup()
 		}
 	})

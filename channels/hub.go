@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herald-rt/herald/channels/internal/ws"
 	"github.com/herald-rt/herald/pusher"
 )
 
@@ -13,11 +14,14 @@ import (
 // wait for a fan-out on another.
 const hubShards = 64
 
-// hub is this node's index of channels and their local subscribers. It knows nothing of apps, auth or
-// presence: it adds, removes and fans out, each under the smallest lock that is correct.
+// hub is this node's index of channels and their local subscribers. It knows nothing of apps, auth,
+// stores or sockets: it adds, activates, removes and fans out bytes, each under the smallest lock that
+// is correct, and never calls out of the process while holding one.
 type hub struct {
 	seed   maphash.Seed
 	shards [hubShards]hubShard
+	// counts versions the subscription counts read by countVersioned.
+	counts atomic.Uint64
 }
 
 type hubShard struct {
@@ -31,20 +35,19 @@ type channelKey struct {
 }
 
 // channel holds one channel's local subscribers. The shard lock guards its presence in the map; mu
-// guards subs and every subscription's index, so a fan-out holds only mu, as a reader.
+// guards subs, active and every subscription's index and snapshot versions, so a fan-out holds only
+// mu, as a reader.
 type channel struct {
-	key  channelKey
-	mu   sync.RWMutex
-	subs []*subscription
-
-	// Guarded by mu: when this node last announced the subscription count (and a pending trailing
-	// announcement), and when it last reported a cache miss, so neither floods.
-	countSentAt int64
-	countTimer  *time.Timer
-	missSentAt  int64
+	key    channelKey
+	mu     sync.RWMutex
+	subs   []*subscription
+	active int // subscriptions past their snapshot: the ones that make the channel occupied
 
 	// lastFanout is when the channel's last fan-out started (see fanout).
 	lastFanout atomic.Int64
+	// lastCount is the version of the last subscription count delivered here (see Message.Count),
+	// guarded by mu.
+	lastCount uint64
 }
 
 // writeCost is about twice what one socket write of a small frame costs the server (receiving side
@@ -52,14 +55,52 @@ type channel struct {
 // margin, writing at once could slow a burst until it no longer looked like one.
 const writeCost = int64(10 * time.Microsecond)
 
-// subscription is one socket on one channel. It is owned by the socket's read loop except for index,
-// which belongs to the channel.
+// subscription is one socket on one channel. It is owned by the socket's reader except for the
+// fields guarded by the channel's lock.
 type subscription struct {
 	conn   *Conn
 	ch     *channel
-	index  int           // position in ch.subs, guarded by ch.mu
 	member pusher.Member // presence channels only
-	roster uint64        // presence version of the member list sent to the socket, guarded by ch.mu
+
+	// Guarded by ch.mu.
+	index int // position in ch.subs
+	// active is set once the subscriber has had its snapshot: from then on it counts towards the
+	// channel being occupied.
+	active bool
+	// The versions the subscriber's snapshot reflects: the presence member list it was sent and the
+	// cached event it was replayed. Frames that carry older or equal versions are skipped for it.
+	roster, cached uint64
+	// pending is set while the subscriber's snapshot is read from the stores: frames fanned out
+	// meanwhile wait here and go out after the snapshot (see activate).
+	pending *pendingFrames
+}
+
+// wants reports whether m is for this subscriber: not the excluded socket, and not something its
+// snapshot already reflects. ch.mu is held.
+func (sub *subscription) wants(m *Message) bool {
+	return sub.conn.id != m.Except && (m.Roster == 0 || sub.roster < m.Roster) && (m.Cached == 0 || sub.cached < m.Cached)
+}
+
+// pendingFrames collects the frames of a subscription whose snapshot is being read. Fan-outs append
+// under the channel's read lock, so they share mu; activate drains it under the write lock.
+type pendingFrames struct {
+	mu       sync.Mutex
+	frames   []Message
+	bytes    int
+	overflow bool // more than the connection's queue bound arrived: it will be cut off as slow
+}
+
+func (p *pendingFrames) add(m *Message, limit int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.overflow {
+		return
+	}
+	if p.bytes += len(m.Frame) + ws.FrameOverhead; p.bytes > limit {
+		p.overflow, p.frames = true, nil
+		return
+	}
+	p.frames = append(p.frames, *m)
 }
 
 func newHub() *hub {
@@ -72,8 +113,7 @@ func newHub() *hub {
 
 func (h *hub) shard(k channelKey) *hubShard { return &h.shards[h.stripe(k)] }
 
-// stripe spreads channel keys over hubShards stripes: the hub's shards, and the server's roster and
-// count locks.
+// stripe spreads channel keys over hubShards stripes.
 func (h *hub) stripe(k channelKey) int {
 	var mh maphash.Hash
 	mh.SetSeed(h.seed)
@@ -83,31 +123,83 @@ func (h *hub) stripe(k channelKey) int {
 	return int(mh.Sum64() % hubShards)
 }
 
-// add subscribes c to the channel and reports whether it is the channel's first local subscriber.
-// onAdded runs with the channel locked, after the subscription is visible: whatever it sends reaches
-// the socket before any event fanned out to the channel afterwards (subscription_succeeded first).
-func (h *hub) add(k channelKey, c *Conn, member pusher.Member, onAdded func(*subscription)) (sub *subscription, first bool) {
+// add subscribes c to the channel. With pending set, the subscription first collects what is fanned
+// out to it while its snapshot is read, until activate; otherwise it is active at once, and first
+// (when not nil) is sent to it before any frame fanned out afterwards. occupied reports that the
+// subscription made the channel occupied on this node.
+func (h *hub) add(k channelKey, c *Conn, member pusher.Member, pending bool, first []byte) (sub *subscription, occupied bool) {
 	s := h.shard(k)
 	s.mu.Lock()
 	ch := s.channels[k]
 	if ch == nil {
 		ch = &channel{key: k}
 		s.channels[k] = ch
-		first = true
 	}
 	ch.mu.Lock()
 	s.mu.Unlock()
 	sub = &subscription{conn: c, ch: ch, index: len(ch.subs), member: member}
 	ch.subs = append(ch.subs, sub)
-	if onAdded != nil {
-		onAdded(sub)
+	if pending {
+		sub.pending = &pendingFrames{}
+	} else {
+		occupied = ch.activate(sub)
+		if first != nil {
+			c.deliver(first, true)
+		}
 	}
 	ch.mu.Unlock()
-	return sub, first
+	return sub, occupied
 }
 
-// remove unsubscribes sub and reports whether the channel has no local subscriber left.
-func (h *hub) remove(sub *subscription) (last bool) {
+// activate counts sub as active and reports whether that made the channel occupied. ch.mu is held.
+func (ch *channel) activate(sub *subscription) (occupied bool) {
+	if sub.active {
+		return false
+	}
+	sub.active = true
+	ch.active++
+	return ch.active == 1
+}
+
+// suspend makes an active subscription collect its frames again, while a new snapshot is read.
+func (h *hub) suspend(sub *subscription) {
+	sub.ch.mu.Lock()
+	sub.pending = &pendingFrames{}
+	sub.ch.mu.Unlock()
+}
+
+// activate ends a subscription's pending state: it sends the snapshot frames, records the versions
+// they reflect, then sends the frames collected meanwhile that the snapshot does not already
+// reflect, all before any later fan-out. occupied reports that the subscription made the channel
+// occupied on this node. A connection that collected more than its queue bound is cut off instead.
+func (h *hub) activate(sub *subscription, snapshot [][]byte, roster, cached uint64) (occupied bool) {
+	ch := sub.ch
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	p := sub.pending
+	sub.pending = nil
+	occupied = ch.activate(sub)
+	sub.roster, sub.cached = roster, cached
+	c := sub.conn
+	if p != nil && p.overflow {
+		c.cutOff()
+		return occupied
+	}
+	for _, f := range snapshot {
+		c.deliver(f, true)
+	}
+	if p != nil {
+		for i := range p.frames {
+			if sub.wants(&p.frames[i]) {
+				c.deliver(p.frames[i].Frame, true)
+			}
+		}
+	}
+	return occupied
+}
+
+// remove unsubscribes sub and reports whether the channel has no active local subscriber left.
+func (h *hub) remove(sub *subscription) (vacated bool) {
 	ch := sub.ch
 	s := h.shard(ch.key)
 	s.mu.Lock()
@@ -118,15 +210,20 @@ func (h *hub) remove(sub *subscription) (last bool) {
 	moved.index = sub.index
 	ch.subs[n] = nil
 	ch.subs = ch.subs[:n]
+	sub.pending = nil
+	if sub.active {
+		sub.active = false
+		ch.active--
+		vacated = ch.active == 0
+	}
 	if n == 0 {
 		delete(s.channels, ch.key)
-		last = true
 	} else if cap(ch.subs) > 64 && n < cap(ch.subs)/4 {
 		ch.subs = append([]*subscription(nil), ch.subs...)
 	}
 	ch.mu.Unlock()
 	s.mu.Unlock()
-	return last
+	return vacated
 }
 
 // lookup returns the channel, or nil when it has no local subscriber.
@@ -137,27 +234,41 @@ func (h *hub) lookup(k channelKey) *channel {
 	return s.channels[k]
 }
 
-// fanout hands m's frame to every local subscriber of its channel except m.Except and those whose
-// member list already reflects m.Roster. It never blocks on a subscriber.
-func (h *hub) fanout(m Message) int {
+// fanout hands m's frame to every local subscriber of its channel that wants it (see wants), and
+// reports how many took it. It never blocks on a subscriber.
+func (h *hub) fanout(m *Message) int {
 	ch := h.lookup(channelKey{m.AppID, m.Channel})
 	if ch == nil {
 		return 0
 	}
+	// A subscription count is a snapshot: of two announced close together only the later one may be
+	// delivered last, so counts are checked and fanned out under the write lock.
+	if m.Count != 0 {
+		ch.mu.Lock()
+		defer ch.mu.Unlock()
+		if m.Count <= ch.lastCount {
+			return 0
+		}
+		ch.lastCount = m.Count
+	} else {
+		ch.mu.RLock()
+		defer ch.mu.RUnlock()
+	}
 	// A publish that comes before the previous one's writes could be done (a write per subscriber) is
-	// part of a burst: queue its frames, so that each client's writer gathers what queued into one
-	// socket write. Otherwise write each at once, which saves a goroutine per delivery.
+	// part of a burst: its frames queue, so that each client's writer gathers what queued into one
+	// socket write. Otherwise each is written at once, which saves a goroutine per delivery.
 	now := monotonic()
-	ch.mu.RLock()
 	direct := now-ch.lastFanout.Swap(now) > int64(len(ch.subs))*writeCost
 	n := 0
 	for _, sub := range ch.subs {
-		if c := sub.conn; c.id != m.Except && (m.Roster == 0 || sub.roster < m.Roster) &&
-			c.sendFrame(outFrame{op: opText, data: m.Frame}, direct) {
+		switch {
+		case !sub.wants(m):
+		case sub.pending != nil:
+			sub.pending.add(m, sub.conn.srv.cfg.MaxQueueBytes)
+		case sub.conn.deliver(m.Frame, direct):
 			n++
 		}
 	}
-	ch.mu.RUnlock()
 	return n
 }
 
@@ -175,7 +286,7 @@ func (h *hub) each(k channelKey, fn func(*Conn)) {
 	ch.mu.RUnlock()
 }
 
-// count returns the number of local subscriptions of a channel.
+// count returns the number of active local subscriptions of a channel.
 func (h *hub) count(k channelKey) int {
 	ch := h.lookup(k)
 	if ch == nil {
@@ -183,10 +294,23 @@ func (h *hub) count(k channelKey) int {
 	}
 	ch.mu.RLock()
 	defer ch.mu.RUnlock()
-	return len(ch.subs)
+	return ch.active
 }
 
-// channels calls fn with the subscription count of every occupied channel of an app.
+// countVersioned returns the number of active local subscriptions of a channel and a version that
+// orders it: a count read later, after any change, has a higher version (see Message.Count).
+func (h *hub) countVersioned(k channelKey) (n int, version uint64) {
+	ch := h.lookup(k)
+	if ch == nil {
+		return 0, 0
+	}
+	// Changes take the write lock, so every holder of the read lock reads the same count.
+	ch.mu.RLock()
+	defer ch.mu.RUnlock()
+	return ch.active, h.counts.Add(1)
+}
+
+// channels calls fn with the active subscription count of every occupied channel of an app.
 func (h *hub) channels(app string, fn func(name string, subscriptions int)) {
 	for i := range h.shards {
 		s := &h.shards[i]
@@ -196,9 +320,11 @@ func (h *hub) channels(app string, fn func(name string, subscriptions int)) {
 				continue
 			}
 			ch.mu.RLock()
-			n := len(ch.subs)
+			n := ch.active
 			ch.mu.RUnlock()
-			fn(k.name, n)
+			if n > 0 {
+				fn(k.name, n)
+			}
 		}
 		s.mu.RUnlock()
 	}

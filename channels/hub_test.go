@@ -17,7 +17,7 @@ func TestHubFanoutReachesEverySubscriberButTheExcluded(t *testing.T) {
 		conns, fts = append(conns, c), append(fts, ft)
 	}
 	k := channelKey{testAppID, "room"}
-	if n := s.hub.fanout(Message{AppID: testAppID, Channel: "room", Frame: []byte(`{"event":"e","channel":"room","data":"1"}`), Except: conns[1].id}); n != 2 {
+	if n := s.hub.fanout(&Message{AppID: testAppID, Channel: "room", Frame: []byte(`{"event":"e","channel":"room","data":"1"}`), Except: conns[1].id}); n != 2 {
 		t.Fatalf("fanout delivered to %d, want 2", n)
 	}
 	for i, ft := range fts {
@@ -32,7 +32,7 @@ func TestHubFanoutReachesEverySubscriberButTheExcluded(t *testing.T) {
 	if got := s.hub.count(k); got != 3 {
 		t.Errorf("count = %d, want 3", got)
 	}
-	if n := s.hub.fanout(Message{AppID: testAppID, Channel: "nobody", Frame: []byte("{}")}); n != 0 {
+	if n := s.hub.fanout(&Message{AppID: testAppID, Channel: "nobody", Frame: []byte("{}")}); n != 0 {
 		t.Errorf("fanout to an empty channel delivered %d", n)
 	}
 }
@@ -50,7 +50,7 @@ func TestHubRemoveKeepsIndices(t *testing.T) {
 		if len(live) == 0 || rng.IntN(3) > 0 {
 			c, ft := newTestConn(t, s)
 			fts[c] = ft
-			sub, first := h.add(k, c, pusher.Member{}, nil)
+			sub, first := h.add(k, c, pusher.Member{}, false, nil)
 			if first != (len(live) == 0) {
 				t.Fatalf("step %d: first = %v with %d live", step, first, len(live))
 			}
@@ -63,7 +63,7 @@ func TestHubRemoveKeepsIndices(t *testing.T) {
 				t.Fatalf("step %d: last = %v with %d live", step, last, len(live))
 			}
 		}
-		if n := h.fanout(Message{AppID: k.app, Channel: k.name, Frame: []byte(`{}`)}); n != len(live) {
+		if n := h.fanout(&Message{AppID: k.app, Channel: k.name, Frame: []byte(`{}`)}); n != len(live) {
 			t.Fatalf("step %d: fanout reached %d of %d", step, n, len(live))
 		}
 		for _, sub := range live {

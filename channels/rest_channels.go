@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -63,13 +62,13 @@ func (s *Server) serveChannel(w http.ResponseWriter, r *http.Request) {
 	}
 	if info.cache {
 		resp.Cache = &pusher.CacheField{}
-		ev, ttl, ok, err := s.cache.Get(r.Context(), rr.app.ID, name)
+		ev, ok, err := s.cache.Get(r.Context(), rr.app.ID, name)
 		if err != nil {
 			writeError(w, http.StatusServiceUnavailable, "Cache is unavailable, try again")
 			return
 		}
 		if ok {
-			resp.Cache.Info = &pusher.CacheInfo{Data: ev.Data, TTL: int((ttl + time.Second - 1) / time.Second)}
+			resp.Cache.Info = &pusher.CacheInfo{Data: eventData(ev.Frame), TTL: int((ev.TTL + time.Second - 1) / time.Second)}
 		}
 	}
 	writeJSON(w, resp)
@@ -87,13 +86,13 @@ func (s *Server) serveUsers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Users are only available for presence- channels")
 		return
 	}
-	members, _, err := s.presence.Members(r.Context(), rr.app.ID, name)
+	roster, err := s.presence.Members(r.Context(), rr.app.ID, name)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "Presence is unavailable, try again")
 		return
 	}
-	resp := pusher.UsersResponse{Users: make([]pusher.User, len(members))}
-	for i, m := range members {
+	resp := pusher.UsersResponse{Users: make([]pusher.User, len(roster.Members))}
+	for i, m := range roster.Members {
 		resp.Users[i] = pusher.User{ID: m.UserID}
 	}
 	writeJSON(w, resp)
@@ -116,11 +115,11 @@ func (s *Server) attributes(ctx context.Context, a *app, name string, info chann
 	var attrs pusher.ChannelAttributes
 	if info.userCount {
 		if kind, _ := pusher.KindOf(name); kind == pusher.KindPresence {
-			members, _, err := s.presence.Members(ctx, a.ID, name)
+			roster, err := s.presence.Members(ctx, a.ID, name)
 			if err != nil {
 				s.log.Error().Err(err).Str("app_id", a.ID).Str("channel", name).Msg("presence members unavailable")
 			}
-			n := len(members)
+			n := len(roster.Members)
 			attrs.UserCount = &n
 		}
 	}
@@ -131,4 +130,9 @@ func (s *Server) attributes(ctx context.Context, a *app, name string, info chann
 	return attrs
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
+// eventData is the data of an event frame Herald encoded.
+func eventData(frame []byte) string {
+	f, _ := pusher.DecodeClientFrame(frame)
+	data, _ := pusher.TextOf(f.Data)
+	return data
+}

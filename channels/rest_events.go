@@ -3,7 +3,9 @@ package channels
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/herald-rt/herald/pusher"
@@ -52,7 +54,10 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		writeProtocolError(w, perr)
 		return
 	}
-	s.publishTrigger(r.Context(), rr.app, t)
+	if err := s.publishTrigger(r.Context(), rr.app, t); err != nil {
+		s.writePublishError(w, rr.app, err)
+		return
+	}
 	resp := pusher.TriggerResponse{}
 	if t.info.any() {
 		resp.Channels = make(map[string]pusher.ChannelAttributes, len(t.channels))
@@ -71,7 +76,7 @@ func (s *Server) serveBatchEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if max := rr.app.Limits.MaxBatchEvents; len(req.Batch) > max {
-		writeError(w, http.StatusBadRequest, "Batch too large: at most "+itoa(max)+" events")
+		writeError(w, http.StatusBadRequest, "Batch too large: at most "+strconv.Itoa(max)+" events")
 		return
 	}
 	// The whole batch is validated before anything is published: a bad event publishes none.
@@ -80,14 +85,17 @@ func (s *Server) serveBatchEvents(w http.ResponseWriter, r *http.Request) {
 	for i, ev := range req.Batch {
 		t, perr := validateTrigger(rr.app, ev, true)
 		if perr != nil {
-			writeError(w, perr.HTTPStatus(), "Batch event "+itoa(i)+": "+perr.Message)
+			writeError(w, perr.HTTPStatus(), "Batch event "+strconv.Itoa(i)+": "+perr.Message)
 			return
 		}
 		triggers[i] = t
 		anyInfo = anyInfo || t.info.any()
 	}
 	for _, t := range triggers {
-		s.publishTrigger(r.Context(), rr.app, t)
+		if err := s.publishTrigger(r.Context(), rr.app, t); err != nil {
+			s.writePublishError(w, rr.app, err)
+			return
+		}
 	}
 	resp := pusher.BatchResponse{}
 	if anyInfo {
@@ -115,7 +123,7 @@ func validateTrigger(a *app, req pusher.TriggerRequest, inBatch bool) (trigger, 
 	case req.Data == nil:
 		return trigger{}, pusher.Errorf("Missing data")
 	case len(*req.Data) > l.MaxEventDataBytes:
-		return trigger{}, &pusher.Error{Message: "Event data too large: at most " + itoa(l.MaxEventDataBytes) + " bytes", Status: http.StatusRequestEntityTooLarge}
+		return trigger{}, &pusher.Error{Message: "Event data too large: at most " + strconv.Itoa(l.MaxEventDataBytes) + " bytes", Status: http.StatusRequestEntityTooLarge}
 	case req.SocketID != "" && !pusher.ValidSocketID(req.SocketID):
 		return trigger{}, pusher.Errorf("Invalid socket_id '%s'", pusher.Truncate(req.SocketID, 64))
 	}
@@ -165,15 +173,29 @@ func dedupe(channels []string) []string {
 }
 
 // publishTrigger encodes the event once per channel and publishes it. A cache channel stores the event
-// before it is fanned out, so a concurrent subscriber gets it either replayed or live (see replayCache).
-func (s *Server) publishTrigger(ctx context.Context, a *app, t trigger) {
+// before it is fanned out, and the event carries its cache sequence, so a concurrent subscriber gets
+// it either replayed or live, never an older one after it (see Message.Cached). A failure stops at the
+// channel it happened on: the caller must answer it, never with a 200 that delivered nowhere.
+func (s *Server) publishTrigger(ctx context.Context, a *app, t trigger) error {
 	for _, ch := range t.channels {
-		frame := pusher.EventFrame(t.name, ch, t.data, "")
+		m := Message{AppID: a.ID, Channel: ch, Frame: pusher.EventFrame(t.name, ch, t.data, ""), Except: t.except}
 		if _, cached := pusher.KindOf(ch); cached {
-			if err := s.cache.Set(ctx, a.ID, ch, CachedEvent{Data: t.data, Frame: frame}, s.cfg.CacheTTL); err != nil {
-				s.log.Error().Err(err).Str("app_id", a.ID).Str("channel", ch).Msg("cache store failed")
+			seq, err := s.cache.Set(ctx, a.ID, ch, m.Frame, s.cfg.CacheTTL)
+			if err != nil {
+				return fmt.Errorf("cache %s: %w", ch, err)
 			}
+			m.Cached = seq
 		}
-		s.publish(Message{AppID: a.ID, Channel: ch, Frame: frame, Except: t.except})
+		if err := s.broker.Publish(ctx, m); err != nil {
+			return fmt.Errorf("publish %s: %w", ch, err)
+		}
 	}
+	return nil
+}
+
+// writePublishError answers a publish the broker or cache could not take: 503, so the SDK reports
+// it and the caller can retry, and a log line.
+func (s *Server) writePublishError(w http.ResponseWriter, a *app, err error) {
+	s.log.Error().Err(err).Str("app_id", a.ID).Msg("REST publish failed")
+	writeError(w, http.StatusServiceUnavailable, "Publish failed, try again: "+err.Error())
 }

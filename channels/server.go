@@ -1,9 +1,3 @@
-// Package channels is the realtime server: WebSocket connections, the sharded hub, presence, the
-// Broker and Presence interfaces with their in-memory implementations, and the REST API.
-//
-// A publish (REST trigger, client event, member event) is validated once and encoded once into the
-// exact frame every subscriber receives, handed to the Broker, and delivered by looking the channel up
-// in the hub and enqueueing the same bytes on each subscriber's bounded queue.
 package channels
 
 import (
@@ -17,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/herald-rt/herald/auth"
+	"github.com/herald-rt/herald/channels/internal/ws"
 	"github.com/herald-rt/herald/pusher"
 )
 
@@ -54,8 +49,11 @@ type Config struct {
 	Presence Presence
 	// Users records signed-in users. Nil: a MemoryUsers (one node).
 	Users Users
-	// Cache keeps the last event of cache channels. Nil: a MemoryCache of 100,000 channels.
+	// Cache keeps the last event of cache channels. Nil: a MemoryCache of 100,000 channels and
+	// CacheMaxBytes.
 	Cache Cache
+	// CacheMaxBytes bounds the default MemoryCache's events. Default 64 MiB.
+	CacheMaxBytes int
 	// CacheTTL is how long a cache channel keeps its last event. Default 30 min, Pusher's value.
 	CacheTTL time.Duration
 	// TokenKeys verifies the bearer tokens of the token authorization endpoints, by app id. An app
@@ -84,7 +82,7 @@ func (c Config) withDefaults() Config {
 		c.Broker = NewMemoryBroker()
 	}
 	if c.Presence == nil {
-		c.Presence = NewMemoryPresence()
+		c.Presence = NewMemoryPresence(c.Broker)
 	}
 	if c.Users == nil {
 		c.Users = NewMemoryUsers()
@@ -100,7 +98,7 @@ func (c Config) withDefaults() Config {
 		c.Now = time.Now
 	}
 	if c.Cache == nil {
-		c.Cache = NewMemoryCache(0, c.Now)
+		c.Cache = NewMemoryCache(0, c.CacheMaxBytes, c.Now)
 	}
 	return c
 }
@@ -114,19 +112,28 @@ func setDefault[T comparable](v *T, def T) {
 
 // Server is one Herald node: it accepts WebSocket clients and REST calls for its apps.
 type Server struct {
+	// Static after New.
 	cfg      Config
 	log      zerolog.Logger
 	apps     *appRegistry
-	hub      *hub
-	conns    *connRegistry
 	broker   Broker
 	presence Presence
 	users    Users
 	cache    Cache
 	hooks    Hooks
-	offline  offlineTimers
-	rosters  [hubShards]sync.Mutex // see rosterLock
-	counts   [hubShards]sync.Mutex // see countChanged
+	poller   *ws.Poller // nil where idle sockets cannot park
+	readers  *readerPool
+	// ctx is what store calls made for connections run under; it ends when Shutdown returns.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// Each guarded by its own lock.
+	hub     *hub
+	conns   *connRegistry
+	offline offlineTimers
+	counts  countThrottle
+	misses  missThrottle
+
 	stats    Stats
 	draining atomic.Bool
 }
@@ -139,6 +146,8 @@ type Stats struct {
 	SlowConsumers atomic.Int64
 	// Deliveries counts frames enqueued to subscribers by publishes.
 	Deliveries atomic.Int64
+	// SubscribesRefused counts subscribe requests refused by the per-connection rate limit.
+	SubscribesRefused atomic.Int64
 }
 
 // New returns a server for cfg, or an error naming the bad setting.
@@ -151,6 +160,11 @@ func New(cfg Config) (*Server, error) {
 	if err := tokenKeysValid(cfg.TokenKeys, apps); err != nil {
 		return nil, err
 	}
+	poller, err := ws.NewPoller()
+	if err != nil {
+		cfg.Logger.Warn().Err(err).Msg("no poller: every idle connection keeps a goroutine")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:      cfg,
 		log:      *cfg.Logger,
@@ -162,9 +176,15 @@ func New(cfg Config) (*Server, error) {
 		users:    cfg.Users,
 		cache:    cfg.Cache,
 		hooks:    cfg.Hooks,
+		poller:   poller,
+		readers:  newReaderPool(),
+		ctx:      ctx,
+		cancel:   cancel,
 		offline:  offlineTimers{pending: make(map[userKey]*time.Timer)},
 	}
 	if err := s.broker.Start(s.deliver); err != nil {
+		cancel()
+		_ = poller.Close()
 		return nil, err
 	}
 	return s, nil
@@ -176,10 +196,11 @@ func (s *Server) Stats() *Stats { return &s.stats }
 // Connections returns the number of open connections on this node.
 func (s *Server) Connections() int { return int(s.conns.total.Load()) }
 
-// publish hands an encoded frame to the broker. A broker failure loses this one frame; it is logged,
-// never retried in line, so a sick broker cannot stall a connection's read loop.
+// publish hands an encoded frame to the broker for a connection or a timer. A broker failure loses
+// this one frame; it is logged, never retried in line, so a sick broker cannot stall a connection's
+// reader. REST publishes call the broker themselves, to answer a failure with 503.
 func (s *Server) publish(m Message) {
-	if err := s.broker.Publish(context.Background(), m); err != nil {
+	if err := s.broker.Publish(s.ctx, m); err != nil {
 		s.log.Error().Err(err).Str("app_id", m.AppID).Str("channel", m.Channel).Msg("publish failed")
 	}
 }
@@ -192,7 +213,7 @@ func (s *Server) deliver(m Message) {
 		})
 		return
 	}
-	if n := s.hub.fanout(m); n > 0 {
+	if n := s.hub.fanout(&m); n > 0 {
 		s.stats.Deliveries.Add(int64(n))
 	}
 }
@@ -240,6 +261,7 @@ func (s *Server) serveUp(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	const parallel = 64
+	defer s.cancel()
 	conns := s.conns.snapshot()
 	work := make(chan *Conn)
 	var wg sync.WaitGroup
@@ -263,6 +285,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	close(work)
 	wg.Wait()
 	err := s.broker.Close()
+	_ = s.poller.Close()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

@@ -51,8 +51,9 @@ func (c *Conn) signin(f pusher.ClientFrame) *pusher.Error {
 	}
 	c.user = &u
 	c.authorized.Store(true)
-	c.joinInternal(pusher.ServerToUserPrefix + u.ID)
-	first, err := c.srv.users.Connect(context.Background(), c.app.ID, u.ID, c.id)
+	c.joinInternal(pusher.ServerToUserPrefix+u.ID, false)
+	ctx := c.srv.ctx
+	first, err := c.srv.users.Connect(ctx, c.app.ID, u.ID, c.id)
 	if err != nil {
 		c.logger().Error().Err(err).Str("user_id", u.ID).Msg("user registry unavailable")
 	}
@@ -62,7 +63,7 @@ func (c *Conn) signin(f pusher.ClientFrame) *pusher.Error {
 	// Confirmed only once the user counts as online: a client told it is signed in may rely on others
 	// seeing it so (a watcher signing in next must find it online).
 	c.send(pusher.SigninSuccessFrame(userData))
-	c.watch(u.Watchlist)
+	c.watch(ctx, u.Watchlist)
 	if truncated {
 		c.send(pusher.ErrorFrame(&pusher.Error{Code: pusher.CodeWatchlistLimit,
 			Message: "Watchlist limit exceeded: only the first 100 user ids are watched"}))
@@ -72,38 +73,45 @@ func (c *Conn) signin(f pusher.ClientFrame) *pusher.Error {
 
 // watch subscribes the socket to the watchlist channels of ids and tells it their current status.
 // A user whose offline event is still within its grace period counts as online. A user may come or
-// go while the status is read, its event reaching the socket at once: such events are held back
-// until the status has gone out, so that the socket's last word on every user is the latest.
-func (c *Conn) watch(ids []string) {
-	var snapshot []byte
-	c.holdSends()
-	defer func() { c.releaseSends(snapshot) }()
+// go while the status is read: the subscriptions collect such events until the status has gone out,
+// so that the socket's last word on every user is the latest.
+func (c *Conn) watch(ctx context.Context, ids []string) {
+	var subs []*subscription
 	var online, offline []string
 	for _, id := range ids {
-		if id == "" || len(id) > c.app.Limits.MaxUserIDLength || c.subs[watchlistPrefix+id] != nil {
+		if id == "" || len(id) > c.app.Limits.MaxUserIDLength {
 			continue
 		}
-		c.joinInternal(watchlistPrefix + id)
-		n, _ := c.srv.users.Count(context.Background(), c.app.ID, id)
+		sub := c.joinInternal(watchlistPrefix+id, true)
+		if sub == nil {
+			continue // already watched
+		}
+		subs = append(subs, sub)
+		n, _ := c.srv.users.Count(ctx, c.app.ID, id)
 		if n > 0 || c.srv.offline.isPending(userKey{c.app.ID, id}) {
 			online = append(online, id)
 		} else {
 			offline = append(offline, id)
 		}
 	}
-	if len(online)+len(offline) > 0 {
-		snapshot = pusher.WatchlistFrame(online, offline)
+	var snapshot [][]byte
+	if len(subs) > 0 {
+		snapshot = [][]byte{pusher.WatchlistFrame(online, offline)}
+	}
+	for _, sub := range subs {
+		c.srv.hub.activate(sub, snapshot, 0, 0)
+		snapshot = nil
 	}
 }
 
 // signout runs when a signed-in connection ends: once the user's last socket is gone, watchers are
 // told it is offline after the grace period, unless it signs in again first.
-func (c *Conn) signout() {
+func (c *Conn) signout(ctx context.Context) {
 	if c.user == nil {
 		return
 	}
 	appID, userID := c.app.ID, c.user.ID
-	last, err := c.srv.users.Disconnect(context.Background(), appID, userID, c.id)
+	last, err := c.srv.users.Disconnect(ctx, appID, userID, c.id)
 	if err != nil {
 		c.logger().Error().Err(err).Str("user_id", userID).Msg("user registry unavailable")
 	}
@@ -112,7 +120,7 @@ func (c *Conn) signout() {
 	}
 	s := c.srv
 	s.offline.schedule(userKey{appID, userID}, s.cfg.WatchlistGrace, func() {
-		if n, err := s.users.Count(context.Background(), appID, userID); err == nil && n > 0 {
+		if n, err := s.users.Count(s.ctx, appID, userID); err == nil && n > 0 {
 			return // back on another node within the grace period
 		}
 		s.publish(Message{AppID: appID, Channel: watchlistPrefix + userID, Frame: pusher.WatchlistFrame(nil, []string{userID})})

@@ -8,8 +8,20 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/herald-rt/herald/channels/internal/ws"
 	"github.com/herald-rt/herald/pusher"
 )
+
+// subprotocols are the WebSocket subprotocols a client may offer (pusher-websocket-swift does); the
+// server selects one the client offered, never another.
+var subprotocols = []string{
+	"pusher-channels-protocol-7", "pusher-channels-protocol-6",
+	"pusher-channels-protocol-5", "pusher-channels-protocol-4",
+}
+
+func (s *Server) socketOptions() ws.Options {
+	return ws.Options{WriteTimeout: s.cfg.WriteTimeout, Subprotocols: subprotocols, Poller: s.poller}
+}
 
 // serveWebSocket upgrades /app/{key}, admits the connection, sends pusher:connection_established and
 // hands the socket to the connection's reader.
@@ -18,38 +30,37 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down: reconnect", http.StatusServiceUnavailable)
 		return
 	}
-	ws, answer := acceptWebSocket(w, r, s.cfg.WriteTimeout)
-	if ws == nil {
+	sock := ws.Accept(w, r, s.socketOptions())
+	if sock == nil {
 		return // the handshake failed and was answered
 	}
 	// The connection is complete before admit registers it: from then on Shutdown and terminations can
-	// reach it. Until the 101 answer is out, what they send waits in the queue (writing is set).
-	c := &Conn{srv: s, ws: ws, done: make(chan struct{}), subs: make(map[string]*subscription), writing: true}
+	// reach it. Until the 101 answer is out, what they send waits in the queue (its first write is
+	// under way).
+	c := newConn(s, sock)
 	c.startLiveness()
 	if perr := s.admit(c, r); perr != nil {
 		c.idle.Stop()
-		s.refuse(ws, answer, perr)
+		refuse(sock, perr)
 		return
 	}
 	if s.draining.Load() { // Shutdown may have listed the connections before admit registered this one
-		s.conns.unregister(c)
+		c.unregister()
 		c.idle.Stop()
-		s.refuse(ws, answer, pusher.CloseError(pusher.CodeReconnect, "Server shutting down: reconnect"))
+		refuse(sock, pusher.CloseError(pusher.CodeReconnect, "Server shutting down: reconnect"))
 		return
 	}
 	// The 101 answer and pusher:connection_established go out in one write, and whatever was sent to the
 	// connection meanwhile after them. If that write fails the socket is closed, and the reader started
 	// below finds it so and cleans up.
 	established := pusher.ConnectionEstablishedFrame(c.id, max(1, int(s.cfg.ActivityTimeout/time.Second)))
-	err := ws.write([]outFrame{answer, {op: opText, data: established}})
-	c.qmu.Lock()
-	c.wroteDirectly(nil, err)
+	c.out.wrote(true, sock.Write(ws.Frame{Op: ws.OpText, Data: established}))
 	s.stats.ConnectionsAccepted.Add(1)
 	c.startAuthorizationTimer()
 	// Until the client sends something the connection needs no reader; where it cannot park, the reader
 	// gets a goroutine of its own, since net/http's has a deep stack and holds the request.
-	if !c.parkIfIdle() {
-		startReader(c)
+	if !sock.ParkIfIdle(c.wake) {
+		c.wake()
 	}
 }
 
@@ -92,34 +103,24 @@ func (s *Server) isTLS(r *http.Request) bool {
 	return r.TLS != nil || (s.cfg.TrustForwardedProto && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
 }
 
-// refuse answers the upgrade and ends a connection that was not admitted: pusher:error first (protocol-5 clients read only
-// that), then the close frame with the same code, then a bounded wait for the client's reply so that
-// the close code is read before the socket goes.
-func (s *Server) refuse(ws *wsSocket, answer outFrame, perr *pusher.Error) {
-	defer ws.close()
-	err := ws.write([]outFrame{answer, {op: opText, data: pusher.ErrorFrame(perr)}, {op: opClose, data: closePayload(perr.Code, perr.Message)}})
-	if err != nil || ws.nc.SetReadDeadline(time.Now().Add(closeGrace)) != nil {
-		return
-	}
-	for {
-		m, err := ws.next(maxControlPayload, s.cfg.MaxFrameBytes)
-		if err != nil || m.op == opClose {
-			ws.release()
-			return
-		}
-	}
+// refuse ends a connection that was not admitted: the 101 answer, pusher:error (protocol-5 clients
+// read only that), then the close frame with the same code, then a bounded wait for the client's
+// reply so that the close code is read before the socket goes.
+func refuse(sock *ws.Socket, perr *pusher.Error) {
+	sock.CloseAfter([]ws.Frame{
+		{Op: ws.OpText, Data: pusher.ErrorFrame(perr)},
+		{Op: ws.OpClose, Data: ws.ClosePayload(perr.Code, perr.Message)},
+	}, closeGrace)
 }
 
 // serveNotFound answers unknown paths: a WebSocket upgrade gets close 4005 so clients stop retrying a
 // wrong URL; anything else a plain 404.
 func (s *Server) serveNotFound(w http.ResponseWriter, r *http.Request) {
-	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+	if !ws.IsUpgrade(r) {
 		http.Error(w, "404 page not found", http.StatusNotFound)
 		return
 	}
-	ws, answer := acceptWebSocket(w, r, s.cfg.WriteTimeout)
-	if ws == nil {
-		return
+	if sock := ws.Accept(w, r, s.socketOptions()); sock != nil {
+		refuse(sock, pusher.CloseError(pusher.CodePathNotFound, "Path not found: connect to /app/{key}"))
 	}
-	s.refuse(ws, answer, pusher.CloseError(pusher.CodePathNotFound, "Path not found: connect to /app/{key}"))
 }

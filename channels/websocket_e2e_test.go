@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-rt/herald/channels/internal/ws"
+	"github.com/herald-rt/herald/channels/internal/wstest"
 	"github.com/herald-rt/herald/pusher"
 )
 
@@ -84,7 +86,7 @@ func connectRaw(t *testing.T, addr string) (*rawClient, string) {
 
 func (c *rawClient) send(fin bool, op byte, payload string) {
 	c.t.Helper()
-	if _, err := c.nc.Write(clientFrame(fin, op, []byte(payload))); err != nil {
+	if _, err := c.nc.Write(wstest.Frame(fin, op, []byte(payload))); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -122,7 +124,7 @@ func (c *rawClient) event(name string) pusher.ClientFrame {
 	c.t.Helper()
 	op, p := c.frame()
 	var f pusher.ClientFrame
-	if op != opText || json.Unmarshal(p, &f) != nil || f.Event != name {
+	if op != ws.OpText || json.Unmarshal(p, &f) != nil || f.Event != name {
 		c.t.Fatalf("got op %d %s, want event %s", op, p, name)
 	}
 	return f
@@ -132,10 +134,10 @@ func (c *rawClient) event(name string) pusher.ClientFrame {
 func (c *rawClient) closed(code int) {
 	c.t.Helper()
 	op, p := c.frame()
-	if op != opClose || len(p) < 2 || int(binary.BigEndian.Uint16(p)) != code {
+	if op != ws.OpClose || len(p) < 2 || int(binary.BigEndian.Uint16(p)) != code {
 		c.t.Fatalf("got op %d %q, want close %d", op, p, code)
 	}
-	c.send(true, opClose, string(p[:2]))
+	c.send(true, ws.OpClose, string(p[:2]))
 	if _, err := c.br.ReadByte(); !errors.Is(err, io.EOF) {
 		c.t.Fatalf("after the close handshake: %v, want EOF", err)
 	}
@@ -185,17 +187,17 @@ func TestHandshake(t *testing.T) {
 func TestControlFramesAndFragments(t *testing.T) {
 	_, addr := startRaw(t, Config{})
 	c, _ := connectRaw(t, addr)
-	c.send(false, opText, `{"event":"pus`)
-	c.send(true, opPing, "are you there")
-	c.send(true, opContinuation, `her:ping","data":{}}`)
-	if op, p := c.frame(); op != opPong || string(p) != "are you there" {
+	c.send(false, ws.OpText, `{"event":"pus`)
+	c.send(true, ws.OpPing, "are you there")
+	c.send(true, ws.OpContinuation, `her:ping","data":{}}`)
+	if op, p := c.frame(); op != ws.OpPong || string(p) != "are you there" {
 		t.Fatalf("got op %d %q, want a pong with the ping's payload", op, p)
 	}
 	c.event(pusher.EventPong)
-	c.send(true, opBinary, "\x00\x01")
+	c.send(true, ws.OpBinary, "\x00\x01")
 	c.event(pusher.EventError)
-	c.send(true, opClose, string(closePayload(1000, "done")))
-	if op, p := c.frame(); op != opClose || binary.BigEndian.Uint16(p) != 1000 {
+	c.send(true, ws.OpClose, string(ws.ClosePayload(1000, "done")))
+	if op, p := c.frame(); op != ws.OpClose || binary.BigEndian.Uint16(p) != 1000 {
 		t.Fatalf("got op %d %q, want the close echoed with 1000", op, p)
 	}
 	if _, err := c.br.ReadByte(); !errors.Is(err, io.EOF) {
@@ -206,7 +208,7 @@ func TestControlFramesAndFragments(t *testing.T) {
 func TestBrokenFramingClosesWith1002(t *testing.T) {
 	_, addr := startRaw(t, Config{})
 	c, _ := connectRaw(t, addr)
-	frame := clientFrame(true, opText, []byte(`{"event":"pusher:ping"}`))
+	frame := wstest.Frame(true, ws.OpText, []byte(`{"event":"pusher:ping"}`))
 	frame[1] &^= 0x80 // unmasked
 	frame = append(frame[:2], frame[6:]...)
 	// More bytes follow that the server will never read: closing with them unread would reset the
@@ -216,7 +218,7 @@ func TestBrokenFramingClosesWith1002(t *testing.T) {
 		t.Fatal(err)
 	}
 	// After a protocol error the server closes without awaiting a reply (RFC 6455 §7.1.7).
-	if op, p := c.frame(); op != opClose || binary.BigEndian.Uint16(p) != closeProtocolError {
+	if op, p := c.frame(); op != ws.OpClose || binary.BigEndian.Uint16(p) != ws.CloseProtocolError {
 		t.Fatalf("got op %d %q, want close 1002", op, p)
 	}
 	if _, err := c.br.ReadByte(); !errors.Is(err, io.EOF) {
@@ -234,7 +236,7 @@ func TestEmbeddingServerTimeouts(t *testing.T) {
 	t.Cleanup(hs.Close)
 	c, _ := connectRaw(t, strings.TrimPrefix(hs.URL, "http://"))
 	time.Sleep(100 * time.Millisecond) // past both timeouts: elapsed time is the point
-	c.send(true, opText, `{"event":"pusher:ping","data":{}}`)
+	c.send(true, ws.OpText, `{"event":"pusher:ping","data":{}}`)
 	c.event(pusher.EventPong)
 }
 
@@ -243,7 +245,7 @@ func TestEmbeddingServerTimeouts(t *testing.T) {
 func TestWritesOutliveWriteTimeout(t *testing.T) {
 	s, addr := startRaw(t, Config{WriteTimeout: 50 * time.Millisecond, MaxQueueBytes: 1 << 20})
 	c, _ := connectRaw(t, addr)
-	c.send(true, opText, `{"event":"pusher:subscribe","data":{"channel":"later"}}`)
+	c.send(true, ws.OpText, `{"event":"pusher:subscribe","data":{"channel":"later"}}`)
 	c.event(pusher.EventSubscriptionSucceeded)
 	big := strings.Repeat("x", 1<<16) // past the socket buffer now and then: the writer goroutine's path
 	for round := range 3 {
@@ -260,7 +262,7 @@ func TestWritesOutliveWriteTimeout(t *testing.T) {
 // TestIdleConnectionsAreParked: idle connections hold no goroutine, still receive what is published,
 // wake for what they send, and are closed cleanly by the server while parked.
 func TestIdleConnectionsAreParked(t *testing.T) {
-	if !parkingSupported() {
+	if s0 := newTestServer(t, Config{}); s0.poller == nil {
 		t.Skip("no epoll here: connections wait in their reads")
 	}
 	s, addr := startRaw(t, Config{})
@@ -269,7 +271,7 @@ func TestIdleConnectionsAreParked(t *testing.T) {
 	clients := make([]*rawClient, n)
 	for i := range clients {
 		c, _ := connectRaw(t, addr)
-		c.send(true, opText, `{"event":"pusher:subscribe","data":{"channel":"idle"}}`)
+		c.send(true, ws.OpText, `{"event":"pusher:subscribe","data":{"channel":"idle"}}`)
 		c.event(pusher.EventSubscriptionSucceeded)
 		clients[i] = c
 	}
@@ -285,7 +287,7 @@ func TestIdleConnectionsAreParked(t *testing.T) {
 		c.event("news")
 	}
 	for _, c := range clients[:10] {
-		c.send(true, opText, `{"event":"pusher:ping","data":{}}`)
+		c.send(true, ws.OpText, `{"event":"pusher:ping","data":{}}`)
 		c.event(pusher.EventPong)
 	}
 	clients[0].nc.Close() // gone without a close frame: the poller sees it and the connection leaves
@@ -324,13 +326,13 @@ func (c *rawClient) answerClose(code int) error {
 		if _, err := io.ReadFull(c.br, p); err != nil {
 			return err
 		}
-		if h[0]&0x0F != opClose {
+		if h[0]&0x0F != ws.OpClose {
 			continue
 		}
 		if len(p) < 2 || int(binary.BigEndian.Uint16(p)) != code {
 			return fmt.Errorf("close payload %q, want code %d", p, code)
 		}
-		if _, err := c.nc.Write(clientFrame(true, opClose, p[:2])); err != nil {
+		if _, err := c.nc.Write(wstest.Frame(true, ws.OpClose, p[:2])); err != nil {
 			return err
 		}
 		if _, err := c.br.ReadByte(); !errors.Is(err, io.EOF) {

@@ -45,21 +45,27 @@ type Limits struct {
 	MaxUserIDLength       int `json:"max_user_id_length"`       // 128
 	ClientEventsPerSecond int `json:"client_events_per_second"` // 10 per connection; past it pusher:error 4301, socket kept
 	MaxChannelsPerSocket  int `json:"max_channels_per_socket"`  // 1000 subscriptions per connection, so no client grows a map without bound
+	// SubscriptionsPerSecond bounds the subscribe requests of one connection: a burst of ten times
+	// this many, then this many per second (past it pusher:error 4303 and a LimitReached
+	// subscription_error, socket kept). Each new channel costs webhooks and store work, so an
+	// anonymous client must not create channels as fast as it can send frames. Default 10.
+	SubscriptionsPerSecond int `json:"subscriptions_per_second"`
 }
 
 // DefaultLimits are Pusher's published limits, plus Herald's own per-socket subscription cap.
 func DefaultLimits() Limits {
 	return Limits{
-		MaxChannelNameLength:  164,
-		MaxEventNameLength:    200,
-		MaxEventDataBytes:     10240,
-		MaxChannelsPerEvent:   100,
-		MaxBatchEvents:        10,
-		MaxPresenceMembers:    100,
-		MaxPresenceInfoBytes:  1024,
-		MaxUserIDLength:       128,
-		ClientEventsPerSecond: 10,
-		MaxChannelsPerSocket:  1000,
+		MaxChannelNameLength:   164,
+		MaxEventNameLength:     200,
+		MaxEventDataBytes:      10240,
+		MaxChannelsPerEvent:    100,
+		MaxBatchEvents:         10,
+		MaxPresenceMembers:     100,
+		MaxPresenceInfoBytes:   1024,
+		MaxUserIDLength:        128,
+		ClientEventsPerSecond:  10,
+		MaxChannelsPerSocket:   1000,
+		SubscriptionsPerSecond: 10,
 	}
 }
 
@@ -94,6 +100,7 @@ func (l *Limits) fields() []limitField {
 		{"max_user_id_length", &l.MaxUserIDLength},
 		{"client_events_per_second", &l.ClientEventsPerSecond},
 		{"max_channels_per_socket", &l.MaxChannelsPerSocket},
+		{"subscriptions_per_second", &l.SubscriptionsPerSecond},
 	}
 }
 

@@ -22,6 +22,7 @@ const (
 	CodeInactivity          = 4202 // closed after very long inactivity
 	CodeClientEventLimit    = 4301 // client event rate limit hit (message only)
 	CodeWatchlistLimit      = 4302 // watchlist over 100 ids (message only)
+	CodeSubscribeLimit      = 4303 // Herald's: subscribe rate limit hit (message only)
 )
 
 // Subscription failure types and statuses sent in pusher:subscription_error, matching what pusher-js

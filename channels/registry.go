@@ -54,12 +54,14 @@ func (r *connRegistry) register(c *Conn, maxTotal int) *pusher.Error {
 			c.id = id
 			s.conns[id] = c
 			s.mu.Unlock()
+			c.registered.Store(true)
 			return nil
 		}
 		s.mu.Unlock()
 	}
 }
 
+// unregister undoes register; Conn.unregister makes sure it runs once.
 func (r *connRegistry) unregister(c *Conn) {
 	s := &r.shards[maphash.String(r.seed, c.id)%connShards]
 	s.mu.Lock()

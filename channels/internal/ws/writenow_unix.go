@@ -1,6 +1,6 @@
 //go:build unix
 
-package channels
+package ws
 
 import "syscall"
 

@@ -1,0 +1,124 @@
+package ws
+
+import (
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Poller watches the descriptors of parked sockets, so that an idle connection holds no goroutine:
+// when a socket's reader finds nothing buffered it parks the socket here (one-shot) and returns; when
+// bytes arrive, the poller calls the socket's onReadable. The epoll descriptor is itself watched by
+// Go's network poller, so waiting costs no thread.
+type Poller struct {
+	epfd   int
+	file   *os.File // keeps epfd open and lets the runtime poll it
+	closed atomic.Bool
+	done   chan struct{}
+
+	mu     sync.Mutex
+	parked map[int32]*Socket // by descriptor
+}
+
+// NewPoller starts a poller. Where the platform has none it returns nil and no error: sockets then
+// wait in their reads.
+func NewPoller() (*Poller, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		_ = syscall.Close(epfd)
+		return nil, err
+	}
+	p := &Poller{epfd: epfd, file: os.NewFile(uintptr(epfd), "herald-poller"), parked: make(map[int32]*Socket),
+		done: make(chan struct{})}
+	go p.run()
+	return p, nil
+}
+
+// Close stops the poller; sockets still parked stay parked until they are closed. It is idempotent.
+func (p *Poller) Close() error {
+	if p == nil || p.closed.Swap(true) {
+		return nil
+	}
+	err := p.file.Close()
+	<-p.done
+	return err
+}
+
+// watch registers s (one-shot) and reports whether it could. The registration is made while the
+// descriptor is held open: were it closed and its number reused meanwhile, the entry and the
+// registration would belong to another socket.
+func (p *Poller) watch(s *Socket) bool {
+	if p.closed.Load() {
+		return false
+	}
+	var err error
+	held := s.raw.Control(func(fd uintptr) {
+		p.mu.Lock()
+		p.parked[int32(fd)] = s
+		p.mu.Unlock()
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd)}
+		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, int(fd), &ev)
+		if err == syscall.ENOENT { // first park of this socket
+			err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
+		}
+	})
+	return held == nil && err == nil
+}
+
+// forget drops s's entry; its one-shot registration has fired or never will matter again.
+func (p *Poller) forget(s *Socket) {
+	p.mu.Lock()
+	if p.parked[s.fd] == s {
+		delete(p.parked, s.fd)
+	}
+	p.mu.Unlock()
+}
+
+// Parked returns the number of parked sockets.
+func (p *Poller) Parked() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.parked)
+}
+
+// run wakes each ready socket. It waits through the runtime poller; should that refuse the
+// descriptor, it waits in epoll_wait on a thread of its own instead, a second at a time so that Close
+// is noticed.
+func (p *Poller) run() {
+	defer close(p.done)
+	events := make([]syscall.EpollEvent, 256)
+	rc, err := p.file.SyscallConn()
+	if err == nil {
+		for err == nil {
+			err = rc.Read(func(fd uintptr) bool {
+				n, _ := syscall.EpollWait(int(fd), events, 0)
+				p.wake(events[:max(n, 0)])
+				return n > 0
+			})
+		}
+		return
+	}
+	for !p.closed.Load() {
+		n, err := syscall.EpollWait(p.epfd, events, int(time.Second/time.Millisecond))
+		if err != nil && err != syscall.EINTR {
+			return
+		}
+		p.wake(events[:max(n, 0)])
+	}
+}
+
+func (p *Poller) wake(events []syscall.EpollEvent) {
+	for _, ev := range events {
+		p.mu.Lock()
+		s := p.parked[ev.Fd]
+		p.mu.Unlock()
+		if s != nil {
+			s.wake()
+		}
+	}
+}

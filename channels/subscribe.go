@@ -1,0 +1,237 @@
+package channels
+
+import (
+	"context"
+	"errors"
+
+	"github.com/herald-rt/herald/auth"
+	"github.com/herald-rt/herald/pusher"
+)
+
+// Subscribing and leaving. A subscription that needs something from the stores (the members of a
+// presence channel, the last event of a cache channel) joins the hub first, collecting what is
+// fanned out to it, then reads the stores with no lock held, then is activated: the snapshot goes
+// out, then whatever the snapshot does not already reflect (see hub.activate).
+
+var errSubscribeLimit = &pusher.Error{Code: pusher.CodeSubscribeLimit, Message: "Subscription rejected due to rate limit",
+	Status: 429, Type: pusher.TypeLimitReached}
+
+func (c *Conn) handleSubscribe(f pusher.ClientFrame) {
+	var d pusher.SubscribeData
+	if err := pusher.DecodeData(f.Data, &d); err != nil || d.Channel == "" {
+		c.sendError(pusher.Errorf("Invalid subscribe: data must be an object with a channel name"))
+		return
+	}
+	if !c.subscribes.allow(monotonic(), c.app.Limits.SubscriptionsPerSecond) {
+		c.srv.stats.SubscribesRefused.Add(1)
+		c.rejectSubscription(d.Channel, errSubscribeLimit)
+		return
+	}
+	if perr := c.subscribe(c.srv.ctx, d); perr != nil {
+		c.rejectSubscription(d.Channel, perr)
+	}
+}
+
+// subscribe checks the name, the signature and the limits before touching any shared state, then joins
+// the hub and, for presence channels, the members.
+func (c *Conn) subscribe(ctx context.Context, d pusher.SubscribeData) *pusher.Error {
+	name, limits := d.Channel, c.app.Limits
+	if perr := pusher.ValidateChannelName(name, limits.MaxChannelNameLength); perr != nil {
+		return perr
+	}
+	if sub := c.subs[name]; sub != nil {
+		// Idempotent: confirm again with a fresh snapshot, counting nothing twice and announcing no
+		// one. A signed-in socket already belongs to its own #server-to-user- channel, so its
+		// subscribe lands here too.
+		c.resubscribe(ctx, sub)
+		return nil
+	}
+	kind, cached := pusher.KindOf(name)
+	if kind == pusher.KindServerToUser {
+		return pusher.AuthError("Subscribing to " + pusher.ServerToUserPrefix + "<id> requires signing in as that user first")
+	}
+	if len(c.subs) >= limits.MaxChannelsPerSocket {
+		return pusher.LimitError(403, "Too many subscriptions: at most %d channels per connection", limits.MaxChannelsPerSocket)
+	}
+	channelData := string(d.ChannelData)
+	if kind.NeedsSignature() {
+		if err := auth.VerifyChannel(c.app.Key, c.app.Secret, d.Auth, c.id, name, channelData); err != nil {
+			return pusher.AuthError(err.Error())
+		}
+	}
+	var member pusher.Member
+	if kind == pusher.KindPresence {
+		var perr *pusher.Error
+		if member, perr = c.presenceMember(channelData); perr != nil {
+			return perr
+		}
+	}
+	if kind.NeedsSignature() { // before subscription_succeeded, which the authorization timer must not follow
+		c.authorized.Store(true)
+	}
+	k := channelKey{c.app.ID, name}
+	if kind != pusher.KindPresence && !cached {
+		sub, occupied := c.srv.hub.add(k, c, member, false, succeededFrame(name, "{}"))
+		c.joined(sub, occupied, false)
+		return nil
+	}
+	sub, _ := c.srv.hub.add(k, c, member, true, nil)
+	var roster Roster
+	added := false
+	if kind == pusher.KindPresence {
+		var perr *pusher.Error
+		if roster, added, perr = c.joinPresence(ctx, name, member); perr != nil {
+			c.srv.hub.remove(sub) // never active: neither occupied nor vacated
+			return perr
+		}
+	}
+	snapshot, replayed := c.snapshot(ctx, sub, roster)
+	occupied := c.srv.hub.activate(sub, snapshot, roster.Version, replayed)
+	c.joined(sub, occupied, added)
+	return nil
+}
+
+// joined records a new subscription and reports it.
+func (c *Conn) joined(sub *subscription, occupied, added bool) {
+	name := sub.ch.key.name
+	c.subs[name] = sub
+	if occupied {
+		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookChannelOccupied, Channel: name})
+	}
+	if added {
+		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookMemberAdded, Channel: name, UserID: sub.member.UserID})
+	}
+	c.srv.countChanged(c.app, name)
+}
+
+// resubscribe answers a subscribe to a channel the socket is already in with a fresh snapshot.
+func (c *Conn) resubscribe(ctx context.Context, sub *subscription) {
+	name := sub.ch.key.name
+	kind, cached := pusher.KindOf(name)
+	if kind != pusher.KindPresence && !cached {
+		c.send(succeededFrame(name, "{}"))
+		return
+	}
+	c.srv.hub.suspend(sub)
+	var roster Roster
+	if kind == pusher.KindPresence {
+		var err error
+		if roster, err = c.srv.presence.Members(ctx, c.app.ID, name); err != nil {
+			c.logger().Error().Err(err).Str("channel", name).Msg("presence members unavailable")
+			roster = Roster{Members: []pusher.Member{sub.member}}
+		}
+	}
+	snapshot, replayed := c.snapshot(ctx, sub, roster)
+	c.srv.hub.activate(sub, snapshot, roster.Version, replayed)
+}
+
+// presenceMember is the member a presence subscription joins as: the one its channel_data names, or,
+// with no channel_data, the user the socket signed in as.
+func (c *Conn) presenceMember(channelData string) (pusher.Member, *pusher.Error) {
+	switch {
+	case channelData != "":
+		return pusher.ParseChannelData(channelData, c.app.Limits)
+	case c.user != nil:
+		return pusher.Member{UserID: c.user.ID, Info: c.user.Info}, nil
+	}
+	return pusher.Member{}, pusher.AuthError("Presence subscription requires channel_data with a user_id, or signing in first")
+}
+
+// joinPresence adds the socket to a presence channel's members.
+func (c *Conn) joinPresence(ctx context.Context, name string, member pusher.Member) (Roster, bool, *pusher.Error) {
+	max := c.app.Limits.MaxPresenceMembers
+	roster, added, err := c.srv.presence.Join(ctx, c.app.ID, name, c.id, member, max)
+	if errors.Is(err, ErrPresenceFull) {
+		return roster, false, pusher.LimitError(403, "Presence channel is full: at most %d members", max)
+	}
+	if err != nil {
+		c.logger().Error().Err(err).Str("channel", name).Msg("presence join failed")
+		return roster, false, pusher.Errorf("Subscription failed: presence is unavailable, try again")
+	}
+	return roster, added, nil
+}
+
+// snapshot is what a subscriber of a presence or cache channel is told first: subscription_succeeded
+// (with the members of a presence channel), then a cache channel's last event or pusher:cache_miss.
+// replayed is the sequence of the event replayed.
+func (c *Conn) snapshot(ctx context.Context, sub *subscription, roster Roster) (frames [][]byte, replayed uint64) {
+	name := sub.ch.key.name
+	data := "{}"
+	if sub.member.UserID != "" {
+		data = pusher.PresenceData(roster.Members)
+	}
+	frames = append(frames, succeededFrame(name, data))
+	if _, cached := pusher.KindOf(name); !cached {
+		return frames, 0
+	}
+	ev, ok, err := c.srv.cache.Get(ctx, c.app.ID, name)
+	if err != nil {
+		c.logger().Error().Err(err).Str("channel", name).Msg("cache unavailable")
+	}
+	if ok {
+		return append(frames, ev.Frame), ev.Seq
+	}
+	if c.srv.misses.due(sub.ch.key) {
+		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookCacheMiss, Channel: name})
+	}
+	return append(frames, pusher.CacheMissFrame(name)), 0
+}
+
+func succeededFrame(channel, data string) []byte {
+	return pusher.EventFrame(pusher.EventSubscriptionSucceeded, channel, data, "")
+}
+
+// rejectSubscription answers a failed subscribe the Pusher way (pusher:error, code null) and, unless
+// switched off, with a channel-scoped pusher:subscription_error the SDKs hand to the application.
+func (c *Conn) rejectSubscription(channel string, perr *pusher.Error) {
+	c.sendError(perr)
+	if !c.srv.cfg.NoSubscriptionErrors && len(channel) <= 2*c.app.Limits.MaxChannelNameLength {
+		c.send(pusher.SubscriptionErrorFrame(channel, perr))
+	}
+}
+
+// handleUnsubscribe leaves a channel. Unknown channels are ignored, as are Herald's internal ones: a
+// signed-in socket's own channels last as long as its sign-in.
+func (c *Conn) handleUnsubscribe(f pusher.ClientFrame) {
+	var d pusher.SubscribeData
+	if err := pusher.DecodeData(f.Data, &d); err != nil || d.Channel == "" {
+		c.sendError(pusher.Errorf("Invalid unsubscribe: data must be an object with a channel name"))
+		return
+	}
+	if sub := c.subs[d.Channel]; sub != nil && !isInternal(d.Channel) {
+		c.leave(c.srv.ctx, sub)
+		delete(c.subs, d.Channel)
+	}
+}
+
+// leave removes a subscription from the hub first, so the leaving socket never hears of its own
+// departure, then from presence, which announces member_removed when the user's last socket went.
+func (c *Conn) leave(ctx context.Context, sub *subscription) {
+	name := sub.ch.key.name
+	vacated := c.srv.hub.remove(sub)
+	if userID := sub.member.UserID; userID != "" {
+		removed, err := c.srv.presence.Leave(ctx, c.app.ID, name, c.id, userID)
+		if err != nil {
+			c.logger().Error().Err(err).Str("channel", name).Msg("presence leave failed")
+		}
+		if removed {
+			c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookMemberRemoved, Channel: name, UserID: userID})
+		}
+	}
+	if vacated {
+		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookChannelVacated, Channel: name})
+	}
+	c.srv.countChanged(c.app, name)
+}
+
+// joinInternal subscribes the socket to one of Herald's own channels (its #server-to-user- channel, or
+// a #watchlist- channel). They count against no limit the client controls and fire no webhooks. A
+// pending subscription collects its frames until it is activated.
+func (c *Conn) joinInternal(name string, pending bool) *subscription {
+	if sub := c.subs[name]; sub != nil {
+		return nil
+	}
+	sub, _ := c.srv.hub.add(channelKey{c.app.ID, name}, c, pusher.Member{}, pending, nil)
+	c.subs[name] = sub
+	return sub
+}
