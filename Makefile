@@ -42,7 +42,7 @@ fuzz:
 	$(GO) test ./auth -run='^$$' -fuzz='^FuzzVerifyRequest$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./auth -run='^$$' -fuzz='^FuzzVerifyChannel$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./auth -run='^$$' -fuzz='^FuzzVerifyToken$$' -fuzztime=$(FUZZTIME)
-	$(GO) test ./channels -run='^$$' -fuzz='^FuzzSocketNext$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./channels/internal/ws -run='^$$' -fuzz='^FuzzNext$$' -fuzztime=$(FUZZTIME)
 
 ## bench: the Go micro-benchmarks.
 bench:

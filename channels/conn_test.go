@@ -213,3 +213,44 @@ func TestClosingConnectionActsOnNothing(t *testing.T) {
 		t.Errorf("a subscribe after the close took effect: %v", hooks.events)
 	}
 }
+
+func TestTokenBucket(t *testing.T) {
+	var b tokenBucket
+	now := int64(5e9)
+	for i := range 20 { // a burst of ten times the rate
+		if !b.allow(now, 2) {
+			t.Fatalf("request %d of the burst refused", i+1)
+		}
+	}
+	if b.allow(now, 2) {
+		t.Error("request past the burst allowed")
+	}
+	if !b.allow(now+5e8, 2) || b.allow(now+5e8, 2) {
+		t.Error("after half a second at 2/s, want exactly one more request")
+	}
+}
+
+// TestSubscribeRateLimit: past its burst a connection's subscribes are refused with pusher:error 4303
+// and a LimitReached subscription_error (status 429), counted, and the connection kept.
+func TestSubscribeRateLimit(t *testing.T) {
+	s := newTestServer(t, Config{Apps: []pusher.App{{ID: testAppID, Key: testKey, Secret: testSecret, Enabled: true,
+		Limits: pusher.Limits{SubscriptionsPerSecond: 1}}}})
+	c, ft := newTestConn(t, s)
+	for i := range 10 {
+		subscribe(t, c, ft, "burst-"+strconv.Itoa(i), "")
+	}
+	c.handleFrame(subscribeFrame(t, c, "one-too-many", ""))
+	if f := next(t, ft); f.Event != pusher.EventError || !strings.Contains(string(f.Data), "4303") {
+		t.Fatalf("got %s %s, want pusher:error 4303", f.Event, f.Data)
+	}
+	if f := next(t, ft); f.Event != pusher.EventSubscriptionError || !strings.Contains(string(f.Data), `\"status\":429`) {
+		t.Fatalf("got %s %s, want subscription_error with status 429", f.Event, f.Data)
+	}
+	if s.stats.SubscribesRefused.Load() != 1 || c.subs["one-too-many"] != nil {
+		t.Errorf("refused %d, subscribed %v", s.stats.SubscribesRefused.Load(), c.subs["one-too-many"] != nil)
+	}
+	c.handleFrame([]byte(`{"event":"pusher:ping","data":{}}`))
+	if f := next(t, ft); f.Event != pusher.EventPong {
+		t.Errorf("got %s, want the connection kept", f.Event)
+	}
+}

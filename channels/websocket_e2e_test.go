@@ -166,6 +166,7 @@ func TestHandshake(t *testing.T) {
 		"version 8":  {strings.Replace(rawRequest, "Version: 13", "Version: 8", 1), http.StatusUpgradeRequired},
 		"no upgrade": {strings.Replace(rawRequest, "Upgrade: websocket\r\n", "", 1), http.StatusUpgradeRequired},
 		"POST":       {strings.Replace(rawRequest, "GET", "POST", 1), http.StatusMethodNotAllowed},
+		"HTTP/1.0":   {strings.Replace(rawRequest, "HTTP/1.1", "HTTP/1.0", 1), http.StatusHTTPVersionNotSupported},
 	} {
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -202,6 +203,28 @@ func TestControlFramesAndFragments(t *testing.T) {
 	}
 	if _, err := c.br.ReadByte(); !errors.Is(err, io.EOF) {
 		t.Fatalf("after the close handshake: %v, want EOF", err)
+	}
+}
+
+// TestInvalidUTF8ClosesWith1007 (RFC 6455 §8.1): a text message that is not UTF-8, whole or split
+// across fragments, ends the connection with 1007 instead of being answered; so does a close frame
+// whose reason is not UTF-8.
+func TestInvalidUTF8ClosesWith1007(t *testing.T) {
+	_, addr := startRaw(t, Config{})
+	for name, frames := range map[string][][]byte{
+		"text":      {wstest.Frame(true, ws.OpText, []byte("{\"event\":\"pusher:ping\",\"data\":\"\xff\"}"))},
+		"fragments": {wstest.Frame(false, ws.OpText, []byte("{\"event\":\"\xc3")), wstest.Frame(true, ws.OpContinuation, []byte("\"}"))},
+		"close":     {wstest.Frame(true, ws.OpClose, append(ws.ClosePayload(1000, ""), 0xff))},
+	} {
+		c, _ := connectRaw(t, addr)
+		for _, f := range frames {
+			if _, err := c.nc.Write(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if op, p := c.frame(); op != ws.OpClose || binary.BigEndian.Uint16(p) != ws.CloseInvalidPayload {
+			t.Errorf("%s: got op %d %q, want close 1007", name, op, p)
+		}
 	}
 }
 
@@ -340,4 +363,22 @@ func (c *rawClient) answerClose(code int) error {
 		}
 		return nil
 	}
+}
+
+// TestReconnectAtQuotaRightAfterClose: a connection stops counting against its app's quota before its
+// close frame goes out, so a client that reconnects as soon as it reads the close (before answering
+// it) is admitted, not refused with 4004.
+func TestReconnectAtQuotaRightAfterClose(t *testing.T) {
+	s, addr := startRaw(t, Config{Apps: []pusher.App{{ID: testAppID, Key: testKey, Secret: testSecret, Enabled: true, MaxConnections: 1}}})
+	first, _ := connectRaw(t, addr)
+	conns := s.conns.snapshot()
+	if len(conns) != 1 {
+		t.Fatalf("%d connections, want 1", len(conns))
+	}
+	conns[0].closeWith(pusher.CloseError(pusher.CodeReconnect, "Reconnect now"))
+	first.event(pusher.EventError)
+	if op, p := first.frame(); op != ws.OpClose || binary.BigEndian.Uint16(p) != pusher.CodeReconnect {
+		t.Fatalf("got op %d %q, want close 4200", op, p)
+	}
+	connectRaw(t, addr) // fails the test unless connection_established arrives
 }

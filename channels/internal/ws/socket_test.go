@@ -166,9 +166,9 @@ func TestAppendFrameLengths(t *testing.T) {
 	}
 }
 
-// FuzzSocketNext feeds arbitrary bytes to the frame reader: it must never panic, never return more
+// FuzzNext feeds arbitrary bytes to the frame reader: it must never panic, never return more
 // than the limits allow, and stop at the first error.
-func FuzzSocketNext(f *testing.F) {
+func FuzzNext(f *testing.F) {
 	f.Add(clientFrame(true, OpText, []byte(`{"event":"pusher:ping","data":{}}`)))
 	f.Add(append(clientFrame(false, OpText, []byte("a")), clientFrame(true, OpContinuation, []byte("b"))...))
 	f.Add(clientFrame(true, OpClose, ClosePayload(1000, "")))
@@ -188,6 +188,8 @@ func FuzzSocketNext(f *testing.F) {
 				t.Fatalf("message of %d bytes past the limit", len(m.Data))
 			case m.Op < OpClose && m.TooBig && len(m.Data) != 0:
 				t.Fatal("a discarded message kept its data")
+			case m.Op == OpText && !m.TooBig && !utf8.Valid(m.Data):
+				t.Fatalf("a text message that is not UTF-8: %q", m.Data)
 			}
 		}
 	})
