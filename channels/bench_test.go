@@ -84,7 +84,6 @@ func newBenchConn(b *testing.B, s *Server, sink *benchSink) *Conn {
 		b.Fatal(perr)
 	}
 	c.out.wrote(true, nil)
-	c.idle = time.AfterFunc(time.Hour, func() {})
 	b.Cleanup(func() {
 		_ = d.Close()
 		c.unregister()

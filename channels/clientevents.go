@@ -18,7 +18,7 @@ func (c *Conn) handleClientEvent(f pusher.ClientFrame) {
 		c.sendError(pusher.Errorf("Client event rejected - only supported on private and presence channels"))
 		return
 	}
-	sub := c.subs[f.Channel]
+	sub := c.subs.get(f.Channel)
 	if sub == nil {
 		c.sendError(pusher.Errorf("Client event rejected - not subscribed to channel '%s'", pusher.Truncate(f.Channel, 200)))
 		return
@@ -35,11 +35,11 @@ func (c *Conn) handleClientEvent(f pusher.ClientFrame) {
 		c.sendError(pusher.Errorf("Client event rejected - data larger than %d bytes", limits.MaxEventDataBytes))
 		return
 	}
-	if !c.events.allow(monotonic(), limits.ClientEventsPerSecond) {
+	if !c.limits.allowEvent(monotonic(), limits.ClientEventsPerSecond) {
 		c.sendError(&pusher.Error{Code: pusher.CodeClientEventLimit, Message: "Client event rejected due to rate limit"})
 		return
 	}
-	userID := sub.member.UserID
+	userID := sub.member().UserID
 	// Client events are relayed, never cached: only REST events fill a cache channel.
 	c.srv.publish(Message{AppID: c.app.ID, Channel: f.Channel, Frame: pusher.EventFrame(f.Event, f.Channel, data, userID), Except: c.id})
 	c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookClientEvent, Channel: f.Channel,

@@ -15,34 +15,31 @@ import (
 
 // Conn is one client connection: the Pusher protocol's state machine over a transport. It has no
 // goroutine while idle: a reader runs only while the client has sent something (see serve), and a
-// writer only while frames are queued (see sendQueue).
+// writer only while frames are queued (see sendQueue). Its timers are the server's liveness sweep
+// (see liveness.go), so an idle connection costs its structs and nothing else.
 type Conn struct {
 	// Static after admission.
-	srv *Server
-	app *app
-	ws  transport
-	id  string
+	srv      *Server
+	app      *app
+	ws       transport
+	id       string
+	admitted int64 // monotonic nanoseconds, for the authorization deadline
 
 	registered atomic.Bool // counted in the server's registry (see unregister)
+	// authorized is set once the socket signs in or subscribes to a private or presence channel; the
+	// liveness sweep closes sockets of apps with an AuthorizationTimeout that are not by then.
+	authorized atomic.Bool
+	cleaned    atomic.Bool // cleanup has run: the connection is gone
 
 	out sendQueue
 
 	// Owned by the reader.
-	subs       map[string]*subscription
-	events     rateWindow       // client events
-	subscribes tokenBucket      // subscribe requests
-	user       *pusher.UserData // set by a successful pusher:signin
+	subs   subscriptions
+	limits rateLimits
+	user   *pusher.UserData // set by a successful pusher:signin
 
-	// authorized is set once the socket signs in or subscribes to a private or presence channel; the
-	// authorization timer (apps with AuthorizationTimeout) closes the socket unless it is. authTimer
-	// is set at admission and stopped by cleanup.
-	authorized atomic.Bool
-	authTimer  *time.Timer
-
-	lastActive atomic.Int64  // monotonic nanoseconds of the last inbound frame, Ping or Pong
-	pingAt     atomic.Int64  // monotonic nanoseconds of the last liveness Ping sent
-	idle       *time.Timer   // the liveness check, see liveness.go
-	done       chan struct{} // closed once cleanup has run
+	lastActive atomic.Int64 // monotonic nanoseconds of the last inbound frame, Ping or Pong
+	pingAt     atomic.Int64 // monotonic nanoseconds of the last liveness Ping sent
 }
 
 // transport is what a connection needs of its socket: *ws.Socket, or a fake in tests where sockets
@@ -58,8 +55,9 @@ type transport interface {
 }
 
 func newConn(s *Server, t transport) *Conn {
-	c := &Conn{srv: s, ws: t, done: make(chan struct{}), subs: make(map[string]*subscription)}
-	c.out = newSendQueue(t, s.cfg.MaxQueueBytes, c)
+	c := &Conn{srv: s, ws: t, admitted: monotonic()}
+	c.lastActive.Store(c.admitted)
+	c.out = newSendQueue(c)
 	return c
 }
 
@@ -145,19 +143,34 @@ func (c *Conn) finish(err error) {
 	c.cleanup()
 }
 
-// cleanup stops the timers and leaves every channel (presence members and vacated hooks included).
+// cleanup leaves every channel (presence members and vacated hooks included) and signs out.
 func (c *Conn) cleanup() {
-	c.idle.Stop()
-	if c.authTimer != nil {
-		c.authTimer.Stop()
-	}
 	ctx := c.srv.ctx
-	for _, sub := range c.subs {
+	for _, sub := range c.subs.list {
 		c.leave(ctx, sub)
 	}
 	c.signout(ctx)
-	close(c.done)
+	c.cleaned.Store(true)
+	c.srv.conns.live.Add(-1)
+	if w, ok := c.srv.waiters.LoadAndDelete(c); ok {
+		close(w.(chan struct{}))
+	}
 }
+
+// gone returns a channel closed once the connection has been cleaned up. It is for the one goroutine
+// that waits for a connection to end, Shutdown's; the channel lives in the server's waiters while it
+// waits, since a channel per connection would cost every idle connection its bytes.
+func (c *Conn) gone() <-chan struct{} {
+	w := make(chan struct{})
+	c.srv.waiters.Store(c, w)
+	if c.cleaned.Load() { // cleanup may have run before it could see the waiter
+		c.srv.waiters.Delete(c)
+		return closedChan
+	}
+	return w
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func (c *Conn) logEnd(err error) {
 	var closed ws.CloseReceived

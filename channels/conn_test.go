@@ -110,17 +110,17 @@ func TestCloseWithSendsErrorThenCloses(t *testing.T) {
 }
 
 func TestRateWindow(t *testing.T) {
-	var w rateWindow
+	var w rateLimits
 	now := int64(5e9)
 	for i := range 10 {
-		if !w.allow(now+int64(i), 10) {
+		if !w.allowEvent(now+int64(i), 10) {
 			t.Fatalf("event %d refused", i+1)
 		}
 	}
-	if w.allow(now+100, 10) {
+	if w.allowEvent(now+100, 10) {
 		t.Error("11th event in the same second allowed")
 	}
-	if !w.allow(now+1e9, 10) {
+	if !w.allowEvent(now+1e9, 10) {
 		t.Error("event in the next second refused")
 	}
 }
@@ -215,17 +215,17 @@ func TestClosingConnectionActsOnNothing(t *testing.T) {
 }
 
 func TestTokenBucket(t *testing.T) {
-	var b tokenBucket
+	var b rateLimits
 	now := int64(5e9)
 	for i := range 20 { // a burst of ten times the rate
-		if !b.allow(now, 2) {
+		if !b.allowSubscribe(now, 2) {
 			t.Fatalf("request %d of the burst refused", i+1)
 		}
 	}
-	if b.allow(now, 2) {
+	if b.allowSubscribe(now, 2) {
 		t.Error("request past the burst allowed")
 	}
-	if !b.allow(now+5e8, 2) || b.allow(now+5e8, 2) {
+	if !b.allowSubscribe(now+5e8, 2) || b.allowSubscribe(now+5e8, 2) {
 		t.Error("after half a second at 2/s, want exactly one more request")
 	}
 }
@@ -246,8 +246,8 @@ func TestSubscribeRateLimit(t *testing.T) {
 	if f := next(t, ft); f.Event != pusher.EventSubscriptionError || !strings.Contains(string(f.Data), `\"status\":429`) {
 		t.Fatalf("got %s %s, want subscription_error with status 429", f.Event, f.Data)
 	}
-	if s.stats.SubscribesRefused.Load() != 1 || c.subs["one-too-many"] != nil {
-		t.Errorf("refused %d, subscribed %v", s.stats.SubscribesRefused.Load(), c.subs["one-too-many"] != nil)
+	if s.stats.SubscribesRefused.Load() != 1 || c.subs.get("one-too-many") != nil {
+		t.Errorf("refused %d, subscribed %v", s.stats.SubscribesRefused.Load(), c.subs.get("one-too-many") != nil)
 	}
 	c.handleFrame([]byte(`{"event":"pusher:ping","data":{}}`))
 	if f := next(t, ft); f.Event != pusher.EventPong {

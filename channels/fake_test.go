@@ -118,12 +118,9 @@ func newTestConn(t *testing.T, s *Server) (*Conn, *fakeTransport) {
 		t.Fatal(perr)
 	}
 	c.out.wrote(true, nil) // no handshake to wait for
-	c.idle = time.AfterFunc(time.Hour, func() {})
 	t.Cleanup(func() {
 		_ = ft.Close()
-		select {
-		case <-c.done: // a test ran the reader to its end
-		default:
+		if !c.cleaned.Load() { // unless a test ran the reader to its end
 			c.unregister()
 			c.cleanup()
 		}

@@ -58,27 +58,48 @@ const writeCost = int64(10 * time.Microsecond)
 // subscription is one socket on one channel. It is owned by the socket's reader except for the
 // fields guarded by the channel's lock.
 type subscription struct {
-	conn   *Conn
-	ch     *channel
-	member pusher.Member // presence channels only
+	conn *Conn
+	ch   *channel
 
 	// Guarded by ch.mu.
-	index int // position in ch.subs
+	index int32 // position in ch.subs
 	// active is set once the subscriber has had its snapshot: from then on it counts towards the
 	// channel being occupied.
 	active bool
-	// The versions the subscriber's snapshot reflects: the presence member list it was sent and the
-	// cached event it was replayed. Frames that carry older or equal versions are skipped for it.
-	roster, cached uint64
 	// pending is set while the subscriber's snapshot is read from the stores: frames fanned out
 	// meanwhile wait here and go out after the snapshot (see activate).
 	pending *pendingFrames
+	// snap is what a subscription with a snapshot (presence and cache channels) knows of it; nil for
+	// every other channel, whose subscriptions stay small.
+	snap *snapshotState
+}
+
+// snapshotState is a presence or cache subscription's snapshot: the member it joined as (static), and
+// the versions its snapshot reflects, guarded by ch.mu: the member list it was sent and the cached
+// event it was replayed. Frames that carry older or equal versions are skipped for it.
+type snapshotState struct {
+	member         pusher.Member
+	roster, cached uint64
+}
+
+// member is the presence member the subscription joined as; empty on other channels.
+func (sub *subscription) member() pusher.Member {
+	if sub.snap == nil {
+		return pusher.Member{}
+	}
+	return sub.snap.member
 }
 
 // wants reports whether m is for this subscriber: not the excluded socket, and not something its
 // snapshot already reflects. ch.mu is held.
 func (sub *subscription) wants(m *Message) bool {
-	return sub.conn.id != m.Except && (m.Roster == 0 || sub.roster < m.Roster) && (m.Cached == 0 || sub.cached < m.Cached)
+	if sub.conn.id == m.Except {
+		return false
+	}
+	if s := sub.snap; s != nil {
+		return (m.Roster == 0 || s.roster < m.Roster) && (m.Cached == 0 || s.cached < m.Cached)
+	}
+	return true
 }
 
 // pendingFrames collects the frames of a subscription whose snapshot is being read. Fan-outs append
@@ -125,8 +146,9 @@ func (h *hub) stripe(k channelKey) int {
 
 // add subscribes c to the channel. With pending set, the subscription first collects what is fanned
 // out to it while its snapshot is read, until activate; otherwise it is active at once, and first
-// (when not nil) is sent to it before any frame fanned out afterwards. occupied reports that the
-// subscription made the channel occupied on this node.
+// (when not nil) is sent to it before any frame fanned out afterwards. member is the presence member
+// of a pending subscription. occupied reports that the subscription made the channel occupied on this
+// node.
 func (h *hub) add(k channelKey, c *Conn, member pusher.Member, pending bool, first []byte) (sub *subscription, occupied bool) {
 	s := h.shard(k)
 	s.mu.Lock()
@@ -137,10 +159,11 @@ func (h *hub) add(k channelKey, c *Conn, member pusher.Member, pending bool, fir
 	}
 	ch.mu.Lock()
 	s.mu.Unlock()
-	sub = &subscription{conn: c, ch: ch, index: len(ch.subs), member: member}
+	sub = &subscription{conn: c, ch: ch, index: int32(len(ch.subs))}
 	ch.subs = append(ch.subs, sub)
 	if pending {
 		sub.pending = &pendingFrames{}
+		sub.snap = &snapshotState{member: member}
 	} else {
 		occupied = ch.activate(sub)
 		if first != nil {
@@ -179,7 +202,9 @@ func (h *hub) activate(sub *subscription, snapshot [][]byte, roster, cached uint
 	p := sub.pending
 	sub.pending = nil
 	occupied = ch.activate(sub)
-	sub.roster, sub.cached = roster, cached
+	if sub.snap != nil {
+		sub.snap.roster, sub.snap.cached = roster, cached
+	}
 	c := sub.conn
 	if p != nil && p.overflow {
 		c.cutOff()

@@ -2,47 +2,45 @@ package channels
 
 import "time"
 
-// Per-connection rate limits. Both are owned by the connection's reader, so they need no lock.
-
-// rateWindow counts client events in fixed one-second windows: the 11th event inside a second is
-// refused when the limit is 10.
-type rateWindow struct {
-	start int64 // monotonic nanoseconds of the current window
-	count int
-}
-
-func (w *rateWindow) allow(now int64, perSecond int) bool {
-	if now-w.start >= int64(time.Second) {
-		w.start, w.count = now, 0
-	}
-	if w.count >= perSecond {
-		return false
-	}
-	w.count++
-	return true
-}
-
-// tokenBucket admits a burst of burstFactor × perSecond requests, then perSecond a second: a page
-// subscribing to its channels at once, or a client resubscribing after a reconnect, is never refused,
-// while a client creating channels in a loop is slowed to a trickle.
-type tokenBucket struct {
-	at     int64 // monotonic nanoseconds when tokens was last brought up to date; 0: full
-	tokens float64
+// rateLimits are a connection's request rates, owned by its reader.
+type rateLimits struct {
+	// Client events are counted in fixed one-second windows: the 11th event inside a second is
+	// refused when the limit is 10.
+	eventsStart int64 // monotonic nanoseconds of the current window
+	eventsCount int32
+	// Subscribes draw on a token bucket that admits a burst of burstFactor × the rate, then the rate
+	// a second: a page subscribing to its channels at once, or a client resubscribing after a
+	// reconnect, is never refused, while a client creating channels in a loop is slowed to a trickle.
+	subscribeTokens float32
+	subscribeAt     int64 // monotonic nanoseconds when the tokens were last brought up to date; 0: full
 }
 
 const burstFactor = 10
 
-func (b *tokenBucket) allow(now int64, perSecond int) bool {
-	burst := float64(burstFactor * perSecond)
-	if b.at == 0 {
-		b.tokens = burst
-	} else {
-		b.tokens = min(burst, b.tokens+float64(now-b.at)*float64(perSecond)/float64(time.Second))
+// allowEvent reports whether a client event may go now at perSecond.
+func (r *rateLimits) allowEvent(now int64, perSecond int) bool {
+	if now-r.eventsStart >= int64(time.Second) {
+		r.eventsStart, r.eventsCount = now, 0
 	}
-	b.at = now
-	if b.tokens < 1 {
+	if int(r.eventsCount) >= perSecond {
 		return false
 	}
-	b.tokens--
+	r.eventsCount++
+	return true
+}
+
+// allowSubscribe reports whether a subscribe may go now at perSecond.
+func (r *rateLimits) allowSubscribe(now int64, perSecond int) bool {
+	burst := float32(burstFactor * perSecond)
+	if r.subscribeAt == 0 {
+		r.subscribeTokens = burst
+	} else {
+		r.subscribeTokens = min(burst, r.subscribeTokens+float32(float64(now-r.subscribeAt)*float64(perSecond)/float64(time.Second)))
+	}
+	r.subscribeAt = now
+	if r.subscribeTokens < 1 {
+		return false
+	}
+	r.subscribeTokens--
 	return true
 }

@@ -14,8 +14,11 @@ const connShards = 32
 // connections per app and server-wide for the quotas, and lets shutdown reach every socket (hijacked
 // connections are invisible to http.Server.Shutdown).
 type connRegistry struct {
-	seed   maphash.Seed
-	total  atomic.Int64
+	seed  maphash.Seed
+	total atomic.Int64 // registered: what the quotas count
+	// live counts connections from registration to cleanup: unlike total it still counts a
+	// connection in its close handshake, whose channels and members are not yet left.
+	live   atomic.Int64
 	shards [connShards]struct {
 		mu    sync.Mutex
 		conns map[string]*Conn
@@ -55,6 +58,7 @@ func (r *connRegistry) register(c *Conn, maxTotal int) *pusher.Error {
 			s.conns[id] = c
 			s.mu.Unlock()
 			c.registered.Store(true)
+			r.live.Add(1)
 			return nil
 		}
 		s.mu.Unlock()
@@ -69,6 +73,24 @@ func (r *connRegistry) unregister(c *Conn) {
 	s.mu.Unlock()
 	c.app.conns.Add(-1)
 	r.total.Add(-1)
+}
+
+// each calls fn for every registered connection, a shard at a time, with no lock held: batch is the
+// caller's buffer, reused between calls.
+func (r *connRegistry) each(batch *[]*Conn, fn func(*Conn)) {
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.Lock()
+		for _, c := range s.conns {
+			*batch = append(*batch, c)
+		}
+		s.mu.Unlock()
+		for _, c := range *batch {
+			fn(c)
+		}
+		clear(*batch)
+		*batch = (*batch)[:0]
+	}
 }
 
 // snapshot returns every live connection, for shutdown.

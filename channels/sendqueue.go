@@ -15,26 +15,26 @@ import (
 // grow memory or hold up the publisher. Closing is part of the queue: the close frame goes out after
 // what was queued before it, and nothing is accepted after.
 type sendQueue struct {
-	// Static after newSendQueue.
-	sock  sink
-	limit int // bytes: MaxQueueBytes
-	owner queueOwner
+	// owner is the connection the queue belongs to, static: its transport is where frames go, its
+	// server's MaxQueueBytes is the bound, and it is told what the queue cannot handle itself (its
+	// methods slowConsumer, hangUp, closing and closeSent), never with mu held.
+	owner *Conn
 
 	mu sync.Mutex
 	// The bound applies to queued (bytes waiting in frames) plus inflight (bytes of the batch a
 	// writer holds, or of a direct write and what it left unsent): the true backlog of the client.
 	frames   []ws.Frame
 	spare    []ws.Frame // the last batch's array, for reuse
-	queued   int
-	inflight int
+	queued   int32
+	inflight int32
 	writing  bool // a write is under way: the writer goroutine, or a direct write in send
 	unsent   bool // a direct write left bytes in the socket that the writer must flush
 	closing  bool // no further frame is accepted
+	readDone bool // the reader has stopped for good: nothing will read a close reply
 	// closeFrame is the close payload the writer sends once what was queued before it is out;
 	// closeSent records that it went, after which the socket waits for the client's reply.
-	closeFrame []byte
 	closeSent  bool
-	readDone   bool // the reader has stopped for good: nothing will read a close reply
+	closeFrame []byte
 }
 
 // sink is the writing half of a connection's transport.
@@ -42,21 +42,6 @@ type sink interface {
 	Write(frames ...ws.Frame) error
 	TryWrite(f ws.Frame) (complete bool, err error)
 	LingerClose(grace time.Duration)
-}
-
-// queueOwner is told what the queue cannot handle itself. Its methods are called without the
-// queue's lock held.
-type queueOwner interface {
-	// slowConsumer reports that the client was cut off: the queue is already closing with 4100.
-	slowConsumer()
-	// hangUp closes the socket at once: a write failed, or the close handshake has ended.
-	hangUp()
-	// closing reports that the close frame is about to go out: the client may reconnect as soon as
-	// it reads it, so the connection must stop counting against quotas first.
-	closing()
-	// closeSent reports that the close frame is out while the reader still runs: the client has
-	// closeGrace to answer it.
-	closeSent()
 }
 
 // closeGrace is how long a socket waits for the client's reply to a close frame before it is closed
@@ -67,10 +52,10 @@ const closeGrace = 5 * time.Second
 var slowConsumerError = pusher.CloseError(pusher.CodeOverCapacity, "Client too slow: messages were dropped")
 
 // newSendQueue returns a queue whose first write (the handshake's) is under way: frames sent before
-// started wait behind it.
-func newSendQueue(sock sink, limit int, owner queueOwner) sendQueue {
-	return sendQueue{sock: sock, limit: limit, owner: owner, writing: true}
-}
+// it is done wait behind it.
+func newSendQueue(owner *Conn) sendQueue { return sendQueue{owner: owner, writing: true} }
+
+func cost(f ws.Frame) int32 { return int32(f.Cost()) }
 
 // send takes a frame and never blocks. With nothing queued and direct set it writes at once;
 // otherwise it queues the frame for the writer. It reports false when the frame was not taken: the
@@ -81,7 +66,7 @@ func (q *sendQueue) send(f ws.Frame, direct bool) bool {
 		q.mu.Unlock()
 		return false
 	}
-	if q.queued+q.inflight+f.Cost() > q.limit {
+	if int(q.queued+q.inflight+cost(f)) > q.owner.srv.cfg.MaxQueueBytes {
 		q.startClose(slowConsumerError, true)
 		q.mu.Unlock()
 		q.owner.slowConsumer() // once: the queue is closing from now on
@@ -89,7 +74,7 @@ func (q *sendQueue) send(f ws.Frame, direct bool) bool {
 	}
 	if q.writing || len(q.frames) > 0 || !direct {
 		q.frames = append(q.frames, f)
-		q.queued += f.Cost()
+		q.queued += cost(f)
 		q.startWriter()
 		q.mu.Unlock()
 		return true
@@ -97,9 +82,9 @@ func (q *sendQueue) send(f ws.Frame, direct bool) bool {
 	// Nothing is being written: write at once, as far as the socket takes it without waiting. Frames
 	// sent meanwhile queue behind this one (writing is set), and the rest goes to the writer.
 	q.writing = true
-	q.inflight = f.Cost()
+	q.inflight = cost(f)
 	q.mu.Unlock()
-	q.wrote(q.sock.TryWrite(f))
+	q.wrote(q.owner.ws.TryWrite(f))
 	return true
 }
 
@@ -163,7 +148,7 @@ func (q *sendQueue) startClose(e *pusher.Error, dropBacklog bool) {
 	}
 	f := ws.Frame{Op: ws.OpText, Data: pusher.ErrorFrame(e)}
 	q.frames = append(q.frames, f)
-	q.queued += f.Cost()
+	q.queued += cost(f)
 	q.startWriter()
 }
 
@@ -234,7 +219,7 @@ func (q *sendQueue) writeLoop() {
 		if closing {
 			q.owner.closing()
 		}
-		err := q.sock.Write(batch...)
+		err := q.owner.ws.Write(batch...)
 
 		q.mu.Lock()
 		q.inflight = 0
@@ -252,7 +237,7 @@ func (q *sendQueue) writeLoop() {
 			readDone := q.readDone
 			q.mu.Unlock()
 			if readDone { // nothing reads the reply: end the connection after the close frame
-				q.sock.LingerClose(closeGrace)
+				q.owner.ws.LingerClose(closeGrace)
 			} else {
 				q.owner.closeSent()
 			}
@@ -266,7 +251,7 @@ func (q *sendQueue) writeLoop() {
 func (q *sendQueue) backlog() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.queued + q.inflight
+	return int(q.queued + q.inflight)
 }
 
 // idle reports whether no write is under way.

@@ -133,6 +133,7 @@ type Server struct {
 	offline offlineTimers
 	counts  countThrottle
 	misses  missThrottle
+	waiters sync.Map // *Conn → chan struct{}, see Conn.gone
 
 	stats    Stats
 	draining atomic.Bool
@@ -187,14 +188,16 @@ func New(cfg Config) (*Server, error) {
 		_ = poller.Close()
 		return nil, err
 	}
+	go s.sweepLiveness()
 	return s, nil
 }
 
 // Stats returns the live counters.
 func (s *Server) Stats() *Stats { return &s.stats }
 
-// Connections returns the number of open connections on this node.
-func (s *Server) Connections() int { return int(s.conns.total.Load()) }
+// Connections returns the number of connections on this node that have not yet left their channels:
+// open ones, and closing ones until their cleanup.
+func (s *Server) Connections() int { return int(s.conns.live.Load()) }
 
 // publish hands an encoded frame to the broker for a connection or a timer. A broker failure loses
 // this one frame; it is logged, never retried in line, so a sick broker cannot stall a connection's
@@ -272,7 +275,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			for c := range work {
 				c.closeWith(pusher.CloseError(pusher.CodeReconnect, "Server shutting down: reconnect"))
 				select {
-				case <-c.done:
+				case <-c.gone():
 				case <-ctx.Done():
 					c.hangUp()
 				}

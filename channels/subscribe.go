@@ -22,7 +22,7 @@ func (c *Conn) handleSubscribe(f pusher.ClientFrame) {
 		c.sendError(pusher.Errorf("Invalid subscribe: data must be an object with a channel name"))
 		return
 	}
-	if !c.subscribes.allow(monotonic(), c.app.Limits.SubscriptionsPerSecond) {
+	if !c.limits.allowSubscribe(monotonic(), c.app.Limits.SubscriptionsPerSecond) {
 		c.srv.stats.SubscribesRefused.Add(1)
 		c.rejectSubscription(d.Channel, errSubscribeLimit)
 		return
@@ -39,7 +39,7 @@ func (c *Conn) subscribe(ctx context.Context, d pusher.SubscribeData) *pusher.Er
 	if perr := pusher.ValidateChannelName(name, limits.MaxChannelNameLength); perr != nil {
 		return perr
 	}
-	if sub := c.subs[name]; sub != nil {
+	if sub := c.subs.get(name); sub != nil {
 		// Idempotent: confirm again with a fresh snapshot, counting nothing twice and announcing no
 		// one. A signed-in socket already belongs to its own #server-to-user- channel, so its
 		// subscribe lands here too.
@@ -50,7 +50,7 @@ func (c *Conn) subscribe(ctx context.Context, d pusher.SubscribeData) *pusher.Er
 	if kind == pusher.KindServerToUser {
 		return pusher.AuthError("Subscribing to " + pusher.ServerToUserPrefix + "<id> requires signing in as that user first")
 	}
-	if len(c.subs) >= limits.MaxChannelsPerSocket {
+	if c.subs.len() >= limits.MaxChannelsPerSocket {
 		return pusher.LimitError(403, "Too many subscriptions: at most %d channels per connection", limits.MaxChannelsPerSocket)
 	}
 	channelData := string(d.ChannelData)
@@ -94,12 +94,12 @@ func (c *Conn) subscribe(ctx context.Context, d pusher.SubscribeData) *pusher.Er
 // joined records a new subscription and reports it.
 func (c *Conn) joined(sub *subscription, occupied, added bool) {
 	name := sub.ch.key.name
-	c.subs[name] = sub
+	c.subs.add(sub)
 	if occupied {
 		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookChannelOccupied, Channel: name})
 	}
 	if added {
-		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookMemberAdded, Channel: name, UserID: sub.member.UserID})
+		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookMemberAdded, Channel: name, UserID: sub.member().UserID})
 	}
 	c.srv.countChanged(c.app, name)
 }
@@ -118,7 +118,7 @@ func (c *Conn) resubscribe(ctx context.Context, sub *subscription) {
 		var err error
 		if roster, err = c.srv.presence.Members(ctx, c.app.ID, name); err != nil {
 			c.logger().Error().Err(err).Str("channel", name).Msg("presence members unavailable")
-			roster = Roster{Members: []pusher.Member{sub.member}}
+			roster = Roster{Members: []pusher.Member{sub.member()}}
 		}
 	}
 	snapshot, replayed := c.snapshot(ctx, sub, roster)
@@ -157,7 +157,7 @@ func (c *Conn) joinPresence(ctx context.Context, name string, member pusher.Memb
 func (c *Conn) snapshot(ctx context.Context, sub *subscription, roster Roster) (frames [][]byte, replayed uint64) {
 	name := sub.ch.key.name
 	data := "{}"
-	if sub.member.UserID != "" {
+	if sub.member().UserID != "" {
 		data = pusher.PresenceData(roster.Members)
 	}
 	frames = append(frames, succeededFrame(name, data))
@@ -198,9 +198,9 @@ func (c *Conn) handleUnsubscribe(f pusher.ClientFrame) {
 		c.sendError(pusher.Errorf("Invalid unsubscribe: data must be an object with a channel name"))
 		return
 	}
-	if sub := c.subs[d.Channel]; sub != nil && !isInternal(d.Channel) {
+	if sub := c.subs.get(d.Channel); sub != nil && !isInternal(d.Channel) {
 		c.leave(c.srv.ctx, sub)
-		delete(c.subs, d.Channel)
+		c.subs.remove(sub)
 	}
 }
 
@@ -209,7 +209,7 @@ func (c *Conn) handleUnsubscribe(f pusher.ClientFrame) {
 func (c *Conn) leave(ctx context.Context, sub *subscription) {
 	name := sub.ch.key.name
 	vacated := c.srv.hub.remove(sub)
-	if userID := sub.member.UserID; userID != "" {
+	if userID := sub.member().UserID; userID != "" {
 		removed, err := c.srv.presence.Leave(ctx, c.app.ID, name, c.id, userID)
 		if err != nil {
 			c.logger().Error().Err(err).Str("channel", name).Msg("presence leave failed")
@@ -228,10 +228,10 @@ func (c *Conn) leave(ctx context.Context, sub *subscription) {
 // a #watchlist- channel). They count against no limit the client controls and fire no webhooks. A
 // pending subscription collects its frames until it is activated.
 func (c *Conn) joinInternal(name string, pending bool) *subscription {
-	if sub := c.subs[name]; sub != nil {
+	if c.subs.get(name) != nil {
 		return nil
 	}
 	sub, _ := c.srv.hub.add(channelKey{c.app.ID, name}, c, pusher.Member{}, pending, nil)
-	c.subs[name] = sub
+	c.subs.add(sub)
 	return sub
 }

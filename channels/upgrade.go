@@ -38,15 +38,13 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// reach it. Until the 101 answer is out, what they send waits in the queue (its first write is
 	// under way).
 	c := newConn(s, sock)
-	c.startLiveness()
 	if perr := s.admit(c, r); perr != nil {
-		c.idle.Stop()
 		refuse(sock, perr)
 		return
 	}
 	if s.draining.Load() { // Shutdown may have listed the connections before admit registered this one
 		c.unregister()
-		c.idle.Stop()
+		c.cleanup()
 		refuse(sock, pusher.CloseError(pusher.CodeReconnect, "Server shutting down: reconnect"))
 		return
 	}
@@ -56,7 +54,6 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	established := pusher.ConnectionEstablishedFrame(c.id, max(1, int(s.cfg.ActivityTimeout/time.Second)))
 	c.out.wrote(true, sock.Write(ws.Frame{Op: ws.OpText, Data: established}))
 	s.stats.ConnectionsAccepted.Add(1)
-	c.startAuthorizationTimer()
 	// Until the client sends something the connection needs no reader; where it cannot park, the reader
 	// gets a goroutine of its own, since net/http's has a deep stack and holds the request.
 	if !sock.ParkIfIdle(c.wake) {

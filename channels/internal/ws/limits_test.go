@@ -53,9 +53,10 @@ func TestCloseReasonMustBeUTF8(t *testing.T) {
 // frame and sent one byte of it would.
 type trickleConn struct {
 	net.Conn
-	data   []byte
-	closed chan struct{}
-	once   sync.Once
+	data    []byte
+	drained chan struct{} // closed when the reader has had all of data and waits for more
+	closed  chan struct{}
+	once    sync.Once
 }
 
 func (c *trickleConn) Read(p []byte) (int, error) {
@@ -64,6 +65,7 @@ func (c *trickleConn) Read(p []byte) (int, error) {
 		c.data = c.data[n:]
 		return n, nil
 	}
+	close(c.drained)
 	<-c.closed
 	return 0, net.ErrClosed
 }
@@ -83,7 +85,7 @@ func TestDeclaredLengthCostsNothing(t *testing.T) {
 	conns := make([]*trickleConn, sockets)
 	var started, finished sync.WaitGroup
 	for i := range conns {
-		conns[i] = &trickleConn{data: bytes.Clone(header), closed: make(chan struct{})}
+		conns[i] = &trickleConn{data: bytes.Clone(header), drained: make(chan struct{}), closed: make(chan struct{})}
 		s := newSocket(conns[i], nil, nil, Options{})
 		started.Add(1)
 		finished.Add(1)
@@ -94,11 +96,11 @@ func TestDeclaredLengthCostsNothing(t *testing.T) {
 		}()
 	}
 	started.Wait()
-	// The readers are blocked once every conn has handed out its bytes.
-	deadline := time.Now().Add(10 * time.Second)
-	for _, c := range conns {
-		for len(c.data) > 0 && time.Now().Before(deadline) {
-			runtime.Gosched()
+	for _, c := range conns { // every reader now waits for the rest of its frame
+		select {
+		case <-c.drained:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a reader never asked for more than the header and a byte")
 		}
 	}
 	runtime.GC()

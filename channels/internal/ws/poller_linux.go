@@ -18,8 +18,11 @@ type Poller struct {
 	closed atomic.Bool
 	done   chan struct{}
 
-	mu     sync.Mutex
-	parked map[int32]*Socket // by descriptor
+	mu sync.Mutex
+	// parked holds the parked sockets by descriptor: descriptors are small integers the kernel hands
+	// out densely, so a slice costs a pointer per descriptor where a map would cost several.
+	parked []*Socket
+	count  int
 }
 
 // NewPoller starts a poller. Where the platform has none it returns nil and no error: sockets then
@@ -33,8 +36,7 @@ func NewPoller() (*Poller, error) {
 		_ = syscall.Close(epfd)
 		return nil, err
 	}
-	p := &Poller{epfd: epfd, file: os.NewFile(uintptr(epfd), "herald-poller"), parked: make(map[int32]*Socket),
-		done: make(chan struct{})}
+	p := &Poller{epfd: epfd, file: os.NewFile(uintptr(epfd), "herald-poller"), done: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
@@ -59,7 +61,13 @@ func (p *Poller) watch(s *Socket) bool {
 	var err error
 	held := s.raw.Control(func(fd uintptr) {
 		p.mu.Lock()
-		p.parked[int32(fd)] = s
+		if int(fd) >= len(p.parked) {
+			p.parked = append(p.parked, make([]*Socket, int(fd)+1-len(p.parked))...)
+		}
+		if p.parked[fd] == nil {
+			p.count++
+		}
+		p.parked[fd] = s
 		p.mu.Unlock()
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd)}
 		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, int(fd), &ev)
@@ -73,8 +81,9 @@ func (p *Poller) watch(s *Socket) bool {
 // forget drops s's entry; its one-shot registration has fired or never will matter again.
 func (p *Poller) forget(s *Socket) {
 	p.mu.Lock()
-	if p.parked[s.fd] == s {
-		delete(p.parked, s.fd)
+	if int(s.fd) < len(p.parked) && p.parked[s.fd] == s {
+		p.parked[s.fd] = nil
+		p.count--
 	}
 	p.mu.Unlock()
 }
@@ -83,7 +92,7 @@ func (p *Poller) forget(s *Socket) {
 func (p *Poller) Parked() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.parked)
+	return p.count
 }
 
 // run wakes each ready socket. It waits through the runtime poller; should that refuse the
@@ -115,7 +124,10 @@ func (p *Poller) run() {
 func (p *Poller) wake(events []syscall.EpollEvent) {
 	for _, ev := range events {
 		p.mu.Lock()
-		s := p.parked[ev.Fd]
+		var s *Socket
+		if int(ev.Fd) < len(p.parked) {
+			s = p.parked[ev.Fd]
+		}
 		p.mu.Unlock()
 		if s != nil {
 			s.wake()

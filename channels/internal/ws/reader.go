@@ -10,8 +10,8 @@ import (
 
 // fragment tracks a data message across its frames; op is 0 between messages.
 type fragment struct {
-	op     byte
 	total  int64
+	op     byte
 	tooBig bool
 }
 
@@ -105,8 +105,8 @@ func (s *Socket) readHeader() (frameHeader, error) {
 	if err := s.fill(extra); err != nil {
 		return h, eof(err)
 	}
-	b := (*s.rbuf)[s.r : s.r+extra]
-	s.r += extra
+	b := (*s.rbuf)[s.r : s.r+int32(extra)]
+	s.r += int32(extra)
 	switch h.length {
 	case 126:
 		h.length = int64(binary.BigEndian.Uint16(b))
@@ -163,7 +163,7 @@ func (s *Socket) readPayload(p []byte, key [4]byte) error {
 func (s *Socket) read(p []byte) (int, error) {
 	if s.rbuf != nil && s.w > s.r {
 		n := copy(p, (*s.rbuf)[s.r:s.w])
-		s.r += n
+		s.r += int32(n)
 		return n, nil
 	}
 	if len(p) >= readBufferSize {
@@ -177,7 +177,7 @@ func (s *Socket) read(p []byte) (int, error) {
 		return 0, eof(err)
 	}
 	n := copy(p, (*s.rbuf)[s.r:s.w])
-	s.r += n
+	s.r += int32(n)
 	return n, nil
 }
 
@@ -195,15 +195,15 @@ func (s *Socket) fill(n int) error {
 		s.takeBuffer()
 	}
 	buf := *s.rbuf
-	if s.r+n > len(buf) {
-		s.w = copy(buf, buf[s.r:s.w])
+	if int(s.r)+n > len(buf) {
+		s.w = int32(copy(buf, buf[s.r:s.w]))
 		s.r = 0
 	}
-	for s.w-s.r < n {
+	for int(s.w-s.r) < n {
 		m, err := s.nc.Read(buf[s.w:])
-		s.w += m
+		s.w += int32(m)
 		if err != nil {
-			if s.w-s.r >= n {
+			if int(s.w-s.r) >= n {
 				return nil
 			}
 			if s.w > s.r {
@@ -227,7 +227,7 @@ func (s *Socket) discard(n int64) error {
 		if err := s.fill(chunk); err != nil {
 			return err
 		}
-		s.r += chunk
+		s.r += int32(chunk)
 		n -= int64(chunk)
 	}
 	return nil

@@ -23,7 +23,7 @@ type Socket struct {
 
 	// Read state, owned by the reader.
 	rbuf *[]byte  // pooled; nil while nothing is buffered
-	r, w int      // unread bytes are (*rbuf)[r:w]
+	r, w int32    // unread bytes are (*rbuf)[r:w]
 	msg  *[]byte  // the data message being assembled; pooled
 	frag fragment // the data message in progress, across control frames
 
@@ -66,7 +66,7 @@ func newSocket(nc net.Conn, pending, answer []byte, o Options) *Socket {
 	s.raw, s.fd = rawConn(nc)
 	if len(pending) > 0 {
 		s.takeBuffer()
-		s.w = copy(*s.rbuf, pending)
+		s.w = int32(copy(*s.rbuf, pending))
 	}
 	return s
 }
