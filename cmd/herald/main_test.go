@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -163,5 +164,36 @@ func TestRunFlushesWebhooksOnShutdown(t *testing.T) {
 		}
 	default:
 		t.Fatal("herald exited without delivering channel_vacated")
+	}
+}
+
+// TestRunExitCodes: a setting Herald cannot start with exits 2, a listener that cannot open exits 1,
+// each with one "herald: " line naming the cause; --help exits 0.
+func TestRunExitCodes(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--help"}, 0, ""},
+		{[]string{"--log-level", "loud"}, 2, "herald: log_level (HERALD_LOG_LEVEL)"},
+		{[]string{"--addr", "127.0.0.1:0", "--webhook-url", "ftp://x"}, 2, "herald: webhook_url (HERALD_WEBHOOK_URL)"},
+		{[]string{"--addr", busy.Addr().String()}, 1, "herald: listen on " + busy.Addr().String()},
+		{[]string{"--addr", "127.0.0.1:0", "--debug-addr", busy.Addr().String()}, 1, "herald: debug listener on " + busy.Addr().String()},
+	} {
+		var out strings.Builder
+		code := run(tt.args, env(nil), &out)
+		last := strings.TrimSpace(out.String())
+		if i := strings.LastIndexByte(last, '\n'); i >= 0 {
+			last = last[i+1:]
+		}
+		if code != tt.code || (tt.want != "" && !strings.HasPrefix(last, tt.want)) {
+			t.Errorf("run(%q) = %d, last line %q; want %d and %q", tt.args, code, last, tt.code, tt.want)
+		}
 	}
 }
