@@ -132,7 +132,7 @@ func (h *herald) serve(ctx context.Context, stop func(), ln net.Listener) int {
 	stop()
 
 	log.Info().Int("connections", srv.Connections()).Msg("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Duration(o.ShutdownTimeout)*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout.duration())
 	defer cancel()
 	code := 0
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -163,11 +163,11 @@ func (h *herald) serve(ctx context.Context, stop func(), ln net.Listener) int {
 // serverConfig turns options into the channels package's Config.
 func (o *options) serverConfig(log *zerolog.Logger) (channels.Config, error) {
 	cfg := channels.Config{
-		CacheTTL:             time.Duration(o.CacheTTL) * time.Second,
-		WatchlistGrace:       seconds(o.WatchlistGrace),
+		CacheTTL:             o.CacheTTL.duration(),
+		WatchlistGrace:       o.WatchlistGrace.duration(),
 		PathPrefix:           o.PathPrefix,
-		ActivityTimeout:      time.Duration(o.ActivityTimeout) * time.Second,
-		PongTimeout:          time.Duration(o.PongTimeout) * time.Second,
+		ActivityTimeout:      o.ActivityTimeout.duration(),
+		PongTimeout:          o.PongTimeout.duration(),
 		MaxConnections:       o.MaxConnections,
 		MaxQueueBytes:        o.MaxQueueBytes,
 		MaxFrameBytes:        o.MaxFrameBytes,
@@ -199,8 +199,6 @@ func (o *options) webhookEndpoints() int {
 	}
 	return n
 }
-
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // warnAboutApps says loudly when the public default secret is in use, and when default-app settings
 // are ignored because the config file lists apps.

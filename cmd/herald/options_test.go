@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -55,7 +56,7 @@ func TestPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.Addr != "flag:3" || o.ActivityTimeout != 60 || o.PongTimeout != 20 || o.LogLevel != "warn" || o.ShutdownTimeout != 10 {
-		t.Errorf("options = addr %s activity %d pong %d level %s shutdown %d", o.Addr, o.ActivityTimeout, o.PongTimeout, o.LogLevel, o.ShutdownTimeout)
+		t.Errorf("options = addr %s activity %v pong %v level %s shutdown %v", o.Addr, o.ActivityTimeout, o.PongTimeout, o.LogLevel, o.ShutdownTimeout)
 	}
 }
 
@@ -285,5 +286,54 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if len(o.apps()) != 2 {
 		t.Errorf("example config has %d apps, want 2", len(o.apps()))
+	}
+}
+
+// TestDurationsInSeconds: every duration setting takes fractional seconds from the file, the
+// environment and flags, and whole numbers keep working; each reaches its package's Config converted
+// the same way.
+func TestDurationsInSeconds(t *testing.T) {
+	path := writeConfig(t, `{"activity_timeout": 2.5, "pong_timeout": 30, "cache_ttl": 0.75,
+		"apps": [{"id": "1", "key": "k", "secret": "s", "authorization_timeout": 1.25}]}`)
+	o, err := loadOptions([]string{"--config", path, "--webhook-timeout", "0.5", "--shutdown-timeout", "7"}, env(map[string]string{
+		"HERALD_WATCHLIST_GRACE": "0.1", "HERALD_WEBHOOK_DELAY": "2", "HERALD_WEBHOOK_RETRY_FOR": "90.5",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := o.serverConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wh := o.webhookConfig(nil)
+	for name, got := range map[string][2]time.Duration{
+		"activity_timeout":      {cfg.ActivityTimeout, 2500 * time.Millisecond},
+		"pong_timeout":          {cfg.PongTimeout, 30 * time.Second},
+		"cache_ttl":             {cfg.CacheTTL, 750 * time.Millisecond},
+		"authorization_timeout": {cfg.Apps[0].AuthorizationTimeout, 1250 * time.Millisecond},
+		"watchlist_grace":       {cfg.WatchlistGrace, 100 * time.Millisecond},
+		"shutdown_timeout":      {o.ShutdownTimeout.duration(), 7 * time.Second},
+		"webhook_timeout":       {wh.Timeout, 500 * time.Millisecond},
+		"webhook_delay":         {wh.RemovalDelay, 2 * time.Second},
+		"webhook_retry_for":     {wh.RetryFor, 90500 * time.Millisecond},
+	} {
+		if got[0] != got[1] {
+			t.Errorf("%s = %v, want %v", name, got[0], got[1])
+		}
+	}
+	for _, tc := range []struct {
+		file, want string
+	}{
+		{`{"pong_timeout": "30"}`, `field "pong_timeout" must be a number of seconds, not JSON string`},
+		{`{"cache_ttl": 1e-12}`, "cache_ttl (HERALD_CACHE_TTL) must be a positive number of seconds"},
+		{`{"shutdown_timeout": -0.5}`, "shutdown_timeout (HERALD_SHUTDOWN_TIMEOUT) must not be negative"},
+	} {
+		_, err := loadOptions([]string{"--config", writeConfig(t, tc.file)}, env(nil), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.file, err, tc.want)
+		}
+	}
+	if (seconds(1e300)).duration() != math.MaxInt64 || (seconds(-1e300)).duration() != math.MinInt64 {
+		t.Error("huge durations overflow instead of saturating")
 	}
 }
