@@ -111,12 +111,7 @@ func (h *herald) listen() (net.Listener, *http.Server, error) {
 // releases the signals, so a second one kills the process at once.
 func (h *herald) serve(ctx context.Context, stop func(), ln net.Listener) int {
 	o, log, srv, hooks := h.o, &h.log, h.srv, h.hooks
-	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          nil,
-	}
+	httpSrv := o.httpServer(srv.Handler())
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	go releaseAfterDrops(ctx, srv.Connections, memoryCheckInterval, freeOSMemory)

@@ -27,6 +27,8 @@ type options struct {
 	MaxConnections       int          `json:"max_connections"`
 	MaxQueueBytes        int          `json:"max_queue_bytes"`
 	MaxFrameBytes        int          `json:"max_frame_bytes"`
+	MaxHeaderBytes       int          `json:"max_header_bytes"`
+	ReadHeaderTimeout    seconds      `json:"read_header_timeout"`
 	SubscriptionErrors   bool         `json:"subscription_errors"`
 	TrustForwardedProto  bool         `json:"trust_forwarded_proto"`
 	LogFormat            string       `json:"log_format"`
@@ -81,6 +83,8 @@ func defaultOptions() options {
 		ActivityTimeout:    120,
 		PongTimeout:        30,
 		ShutdownTimeout:    10,
+		MaxHeaderBytes:     defaultMaxHeaderBytes,
+		ReadHeaderTimeout:  10,
 		SubscriptionErrors: true,
 		WebhookDelay:       3,
 		WebhookTimeout:     10,
@@ -113,6 +117,8 @@ func (o *options) settings() []setting {
 		{"max-connections", "HERALD_MAX_CONNECTIONS", "connections this node accepts, 0 = unlimited", intVar(&o.MaxConnections)},
 		{"max-queue-bytes", "HERALD_MAX_QUEUE_BYTES", "backlog per client before it is cut off as slow (4100), 0 = 1 MiB", intVar(&o.MaxQueueBytes)},
 		{"max-frame-bytes", "HERALD_MAX_FRAME_BYTES", "largest inbound frame, 0 = 64 KiB", intVar(&o.MaxFrameBytes)},
+		{"max-header-bytes", "HERALD_MAX_HEADER_BYTES", "largest HTTP request line and headers; larger requests get 431", intVar(&o.MaxHeaderBytes)},
+		{"read-header-timeout", "HERALD_READ_HEADER_TIMEOUT", "seconds a client has to send its HTTP request headers", secondsVar(&o.ReadHeaderTimeout)},
 		{"subscription-errors", "HERALD_SUBSCRIPTION_ERRORS", "send pusher:subscription_error on failed subscriptions", boolVar(&o.SubscriptionErrors)},
 		{"trust-forwarded-proto", "HERALD_TRUST_FORWARDED_PROTO", "treat X-Forwarded-Proto: https as TLS", boolVar(&o.TrustForwardedProto)},
 		{"log-format", "HERALD_LOG_FORMAT", "json or console", stringVar(&o.LogFormat)},
@@ -231,6 +237,8 @@ func (o *options) validate() error {
 		return errors.New("addr (HERALD_ADDR) is empty")
 	case o.MaxConnections < 0 || o.MaxQueueBytes < 0 || o.MaxFrameBytes < 0:
 		return errors.New("max_connections, max_queue_bytes and max_frame_bytes must not be negative")
+	case o.MaxHeaderBytes < minMaxHeaderBytes || o.MaxHeaderBytes > maxMaxHeaderBytes:
+		return fmt.Errorf("max_header_bytes (HERALD_MAX_HEADER_BYTES) %d must be between %d and %d", o.MaxHeaderBytes, minMaxHeaderBytes, maxMaxHeaderBytes)
 	case o.PathPrefix != "" && (!strings.HasPrefix(o.PathPrefix, "/") || strings.HasSuffix(o.PathPrefix, "/")):
 		return fmt.Errorf("path_prefix (HERALD_PATH_PREFIX) %q must start with / and not end with /", o.PathPrefix)
 	case o.LogFormat != "json" && o.LogFormat != "console":
@@ -271,6 +279,7 @@ func (o *options) validateDurations() error {
 		{"activity_timeout", o.ActivityTimeout, false},
 		{"pong_timeout", o.PongTimeout, false},
 		{"shutdown_timeout", o.ShutdownTimeout, false},
+		{"read_header_timeout", o.ReadHeaderTimeout, false},
 		{"webhook_delay", o.WebhookDelay, true},
 		{"webhook_timeout", o.WebhookTimeout, false},
 		{"webhook_retry_for", o.WebhookRetryFor, true},

@@ -125,6 +125,9 @@ func TestBadConfigurationNamesTheField(t *testing.T) {
 		{"webhook delay", nil, map[string]string{"HERALD_WEBHOOK_DELAY": "soon"}, "", "HERALD_WEBHOOK_DELAY"},
 		{"negative webhook delay", []string{"--webhook-delay=-1"}, nil, "", "webhook_delay"},
 		{"zero webhook timeout", nil, map[string]string{"HERALD_WEBHOOK_TIMEOUT": "0"}, "", "webhook_timeout"},
+		{"header limit too small", []string{"--max-header-bytes", "1023"}, nil, "", "max_header_bytes (HERALD_MAX_HEADER_BYTES) 1023 must be between 1024 and 1048576"},
+		{"header limit too large", nil, nil, `{"max_header_bytes": 1048577}`, "max_header_bytes (HERALD_MAX_HEADER_BYTES) 1048577"},
+		{"zero header timeout", nil, map[string]string{"HERALD_READ_HEADER_TIMEOUT": "0"}, "", "read_header_timeout (HERALD_READ_HEADER_TIMEOUT) must be a positive"},
 	}
 	for _, tt := range tests {
 		args := tt.args
