@@ -99,6 +99,10 @@ func defaultOptions() options {
 	}
 }
 
+// maxFrameBytes bounds max_frame_bytes: a Pusher message is at most a few tens of kilobytes (10 KB of
+// event data by default), and a frame limit is memory every connection may claim.
+const maxFrameBytes = 16 << 20
+
 // setting is one option reachable by flag and environment variable.
 type setting struct {
 	flag, env, usage string
@@ -237,6 +241,8 @@ func (o *options) validate() error {
 		return errors.New("addr (HERALD_ADDR) is empty")
 	case o.MaxConnections < 0 || o.MaxQueueBytes < 0 || o.MaxFrameBytes < 0:
 		return errors.New("max_connections, max_queue_bytes and max_frame_bytes must not be negative")
+	case o.MaxFrameBytes > maxFrameBytes:
+		return fmt.Errorf("max_frame_bytes (HERALD_MAX_FRAME_BYTES) %d is over the maximum of %d (16 MiB)", o.MaxFrameBytes, maxFrameBytes)
 	case o.MaxHeaderBytes < minMaxHeaderBytes || o.MaxHeaderBytes > maxMaxHeaderBytes:
 		return fmt.Errorf("max_header_bytes (HERALD_MAX_HEADER_BYTES) %d must be between %d and %d", o.MaxHeaderBytes, minMaxHeaderBytes, maxMaxHeaderBytes)
 	case o.PathPrefix != "" && (!strings.HasPrefix(o.PathPrefix, "/") || strings.HasSuffix(o.PathPrefix, "/")):

@@ -125,6 +125,8 @@ func TestBadConfigurationNamesTheField(t *testing.T) {
 		{"webhook delay", nil, map[string]string{"HERALD_WEBHOOK_DELAY": "soon"}, "", "HERALD_WEBHOOK_DELAY"},
 		{"negative webhook delay", []string{"--webhook-delay=-1"}, nil, "", "webhook_delay"},
 		{"zero webhook timeout", nil, map[string]string{"HERALD_WEBHOOK_TIMEOUT": "0"}, "", "webhook_timeout"},
+		{"absurd frame limit", []string{"--max-frame-bytes", "16777217"}, nil, "", "max_frame_bytes (HERALD_MAX_FRAME_BYTES) 16777217 is over the maximum of 16777216 (16 MiB)"},
+		{"frame limit 1e12", nil, nil, `{"max_frame_bytes": 1000000000000}`, "max_frame_bytes (HERALD_MAX_FRAME_BYTES)"},
 		{"header limit too small", []string{"--max-header-bytes", "1023"}, nil, "", "max_header_bytes (HERALD_MAX_HEADER_BYTES) 1023 must be between 1024 and 1048576"},
 		{"header limit too large", nil, nil, `{"max_header_bytes": 1048577}`, "max_header_bytes (HERALD_MAX_HEADER_BYTES) 1048577"},
 		{"zero header timeout", nil, map[string]string{"HERALD_READ_HEADER_TIMEOUT": "0"}, "", "read_header_timeout (HERALD_READ_HEADER_TIMEOUT) must be a positive"},
@@ -138,6 +140,17 @@ func TestBadConfigurationNamesTheField(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want it to mention %s", tt.name, err, tt.want)
 		}
+	}
+}
+
+// TestLimitsAtTheirMaximum: the largest accepted value of each bounded size setting loads.
+func TestLimitsAtTheirMaximum(t *testing.T) {
+	o, err := loadOptions([]string{"--max-frame-bytes", "16777216", "--max-header-bytes", "1048576"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := o.serverConfig(nil); err != nil || cfg.MaxFrameBytes != 16<<20 || o.httpServer(nil).MaxHeaderBytes != 1<<20 {
+		t.Errorf("frame limit %d, header limit %d, %v", cfg.MaxFrameBytes, o.httpServer(nil).MaxHeaderBytes, err)
 	}
 }
 
