@@ -207,10 +207,23 @@ func unauthorized(reason, format string, args ...any) *TokenError {
 	return tokenErr(http.StatusUnauthorized, reason, format, args...)
 }
 
+// BearerToken returns the token of an Authorization header value such as
+// "Bearer <token>". The scheme matches in any case ("bearer", "BEARER": RFC
+// 9110 §11.1 makes auth schemes case-insensitive), and any number of spaces may
+// separate it from the token (§11.4: 1*SP); whitespace around the value is
+// ignored. ok is false for another scheme or an empty token.
+func BearerToken(authorization string) (token string, ok bool) {
+	scheme, rest, _ := strings.Cut(strings.Trim(authorization, " \t"), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(rest, " ")
+	return token, token != ""
+}
+
 // VerifyToken checks a bearer token for app appID at time now and returns its
-// claims. token is the credentials part of "Authorization: Bearer <token>";
-// splitting off the scheme (case-insensitive, RFC 9110 §11.1) is the caller's
-// job. It checks, in order: size (at most MaxTokenBytes, refused unread
+// claims. token is the credentials part of "Authorization: Bearer <token>", as
+// BearerToken returns it. It checks, in order: size (at most MaxTokenBytes, refused unread
 // beyond), structure, algorithm (the one key pins), signature, exp (required,
 // must be after now - TokenLeeway), nbf and iat (if present, not after now +
 // TokenLeeway), aud (must contain appID), no "crit" header, sub (a non-empty

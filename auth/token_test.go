@@ -615,3 +615,30 @@ func TestFuzzVerifyTokenSeedValid(t *testing.T) {
 		t.Fatalf("claims = %+v", c)
 	}
 }
+
+func TestBearerToken(t *testing.T) {
+	for _, tt := range []struct {
+		header, token string
+		ok            bool
+	}{
+		{"Bearer abc.def.ghi", "abc.def.ghi", true},
+		{"bearer abc.def.ghi", "abc.def.ghi", true},
+		{"BEARER abc.def.ghi", "abc.def.ghi", true},
+		{"bEaReR abc", "abc", true},
+		{"Bearer    abc", "abc", true},
+		{"  Bearer abc \t", "abc", true},
+		{"Bearer", "", false},
+		{"Bearer ", "", false},
+		{"Bearer    ", "", false},
+		{"", "", false},
+		{"Basic YWxhZGRpbjpvcGVuc2VzYW1l", "", false},
+		{"Bearerabc", "", false},
+		{"Bearer\tabc", "", false},
+		{"Token abc", "", false},
+	} {
+		token, ok := BearerToken(tt.header)
+		if token != tt.token || ok != tt.ok {
+			t.Errorf("BearerToken(%q) = %q, %v; want %q, %v", tt.header, token, ok, tt.token, tt.ok)
+		}
+	}
+}

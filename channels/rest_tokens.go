@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -58,8 +57,8 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (*app, *au
 		writeError(w, http.StatusForbidden, "Application is disabled")
 		return nil, nil, "", false
 	}
-	token, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !found || token == "" {
+	token, found := auth.BearerToken(r.Header.Get("Authorization"))
+	if !found {
 		writeError(w, http.StatusUnauthorized, "Missing token: send Authorization: Bearer <token> (set channelAuthorization.headers in pusher-js)")
 		return nil, nil, "", false
 	}

@@ -1,0 +1,45 @@
+package channels
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herald-rt/herald/auth"
+)
+
+// TestTokenSchemeIsCaseInsensitive: the token endpoints take the bearer scheme in any case and with
+// extra spaces (RFC 9110 §11.1, §11.4); other schemes are a missing token.
+func TestTokenSchemeIsCaseInsensitive(t *testing.T) {
+	s := newRESTServer(t)
+	token, err := auth.NewToken(restTestApp.ID, []byte(restTestApp.Secret), auth.TokenClaims{UserID: "42"}, time.Minute, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		authorization string
+		status        int
+	}{
+		{"Bearer " + token, http.StatusOK},
+		{"bearer " + token, http.StatusOK},
+		{"BEARER " + token, http.StatusOK},
+		{"Bearer   " + token + " ", http.StatusOK},
+		{"Basic " + token, http.StatusUnauthorized},
+		{"Bearer", http.StatusUnauthorized},
+	} {
+		form := url.Values{"socket_id": {"1.2"}}
+		r := httptest.NewRequest(http.MethodPost, "/apps/"+restTestApp.ID+"/auth/user", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Authorization", tt.authorization)
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, r)
+		body := w.Body.String()
+		if w.Code != tt.status || tt.status == http.StatusOK && !strings.Contains(body, `"user_data"`) ||
+			tt.status != http.StatusOK && !strings.HasPrefix(body, "Missing token") {
+			t.Errorf("Authorization %.20q: %d %s, want %d", tt.authorization, w.Code, body, tt.status)
+		}
+	}
+}
