@@ -68,13 +68,36 @@ func stringVar(p *string) flag.Value {
 }
 
 func intVar(p *int) flag.Value {
-	return value[int]{p: p, parse: func(s string) (int, error) {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil {
-			return 0, errors.New("must be a whole number")
-		}
-		return n, nil
-	}}
+	return value[int]{p: p, parse: parseInt}
+}
+
+func parseInt(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return 0, errors.New("must be a whole number")
+	}
+	return n, nil
+}
+
+// optionalIntVar is intVar for a setting whose absence means something of its own: the field stays
+// nil until the setting is given.
+func optionalIntVar(p **int) flag.Value { return optionalInt{p} }
+
+type optionalInt struct{ p **int }
+
+func (v optionalInt) String() string {
+	if v.p == nil || *v.p == nil {
+		return ""
+	}
+	return strconv.Itoa(**v.p)
+}
+
+func (v optionalInt) Set(s string) error {
+	n, err := parseInt(s)
+	if err == nil {
+		*v.p = &n
+	}
+	return err
 }
 
 // seconds is every duration setting: a number of seconds, fractions allowed (0.5), so config files

@@ -18,12 +18,13 @@ const (
 // httpServer is the public server. It sets no read or write timeout, which would also cut hijacked
 // WebSocket connections: the REST routes bound themselves. Past max_header_bytes (plus the 4 KiB
 // net/http reads ahead) a request is answered 431 and its connection closed; one whose header is
-// not complete within read_header_timeout is closed unanswered.
-func (o *options) httpServer(handler http.Handler) *http.Server {
+// not complete within read_header_timeout is closed unanswered. net/http's own errors go to errs.
+func (o *options) httpServer(handler http.Handler, errs *httpErrors) *http.Server {
 	return &http.Server{
 		Handler:           handler,
 		MaxHeaderBytes:    o.MaxHeaderBytes,
 		ReadHeaderTimeout: o.ReadHeaderTimeout.duration(),
 		IdleTimeout:       120 * time.Second,
+		ErrorLog:          errs.logger(),
 	}
 }

@@ -55,12 +55,14 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 	return h.serve(ctx, stop, ln)
 }
 
-// herald is the wired process: settings, logger, channels server and webhook dispatcher.
+// herald is the wired process: settings, logger, channels server, webhook dispatcher, and the count
+// of net/http's own errors.
 type herald struct {
-	o     *options
-	log   zerolog.Logger
-	srv   *channels.Server
-	hooks *webhooks.Dispatcher
+	o          *options
+	log        zerolog.Logger
+	srv        *channels.Server
+	hooks      *webhooks.Dispatcher
+	httpErrors *httpErrors
 }
 
 // newHerald reads the settings and builds everything that needs no listener. Every error is a
@@ -74,6 +76,7 @@ func newHerald(args []string, lookup func(string) (string, bool), stderr io.Writ
 	if h.log, err = newLogger(o, stderr); err != nil {
 		return nil, err
 	}
+	h.httpErrors = newHTTPErrors(&h.log)
 	if h.hooks, err = webhooks.New(o.webhookConfig(&h.log)); err != nil {
 		return nil, err
 	}
@@ -84,6 +87,12 @@ func newHerald(args []string, lookup func(string) (string, bool), stderr io.Writ
 	cfg.Hooks = h.hooks
 	if h.srv, err = channels.New(cfg); err != nil {
 		return nil, err
+	}
+	if limit, ok := openFilesLimit(); ok {
+		if n, derived := o.maxConnections(limit, ok); derived {
+			h.log.Info().Int("max_connections", n).Uint64("open_files_limit", limit).
+				Msg("max_connections derived from the open-files limit; set max_connections to choose another")
+		}
 	}
 	warnAboutApps(o, &h.log)
 	return h, nil
@@ -111,7 +120,7 @@ func (h *herald) listen() (net.Listener, *http.Server, error) {
 // releases the signals, so a second one kills the process at once.
 func (h *herald) serve(ctx context.Context, stop func(), ln net.Listener) int {
 	o, log, srv, hooks := h.o, &h.log, h.srv, h.hooks
-	httpSrv := o.httpServer(srv.Handler())
+	httpSrv := o.httpServer(srv.Handler(), h.httpErrors)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	go releaseAfterDrops(ctx, srv.Connections, memoryCheckInterval, freeOSMemory)
@@ -151,7 +160,7 @@ func (h *herald) serve(ctx context.Context, stop func(), ln net.Listener) int {
 	log.Info().Int64("connections_accepted", stats.ConnectionsAccepted.Load()).
 		Int64("slow_consumers", stats.SlowConsumers.Load()).
 		Int64("webhooks_delivered", wh.Delivered).Int64("webhooks_retried", wh.Retried).
-		Dict("webhooks_dropped", dropped).Msg("herald stopped")
+		Dict("webhooks_dropped", dropped).Int64("http_errors", h.httpErrors.Count()).Msg("herald stopped")
 	return code
 }
 
@@ -163,13 +172,13 @@ func (o *options) serverConfig(log *zerolog.Logger) (channels.Config, error) {
 		PathPrefix:           o.PathPrefix,
 		ActivityTimeout:      o.ActivityTimeout.duration(),
 		PongTimeout:          o.PongTimeout.duration(),
-		MaxConnections:       o.MaxConnections,
 		MaxQueueBytes:        o.MaxQueueBytes,
 		MaxFrameBytes:        o.MaxFrameBytes,
 		NoSubscriptionErrors: !o.SubscriptionErrors,
 		TrustForwardedProto:  o.TrustForwardedProto,
 		Logger:               log,
 	}
+	cfg.MaxConnections, _ = o.maxConnections(openFilesLimit())
 	for _, a := range o.apps() {
 		cfg.Apps = append(cfg.Apps, a.app())
 		key, err := a.tokenKey()

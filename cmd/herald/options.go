@@ -24,7 +24,7 @@ type options struct {
 	ActivityTimeout      seconds      `json:"activity_timeout"`
 	PongTimeout          seconds      `json:"pong_timeout"`
 	ShutdownTimeout      seconds      `json:"shutdown_timeout"`
-	MaxConnections       int          `json:"max_connections"`
+	MaxConnections       *int         `json:"max_connections"` // nil: derived from the open-files limit
 	MaxQueueBytes        int          `json:"max_queue_bytes"`
 	MaxFrameBytes        int          `json:"max_frame_bytes"`
 	MaxHeaderBytes       int          `json:"max_header_bytes"`
@@ -118,7 +118,7 @@ func (o *options) settings() []setting {
 		{"activity-timeout", "HERALD_ACTIVITY_TIMEOUT", "seconds of client silence before a Ping probe", secondsVar(&o.ActivityTimeout)},
 		{"pong-timeout", "HERALD_PONG_TIMEOUT", "seconds a probed client has to answer before close 4201", secondsVar(&o.PongTimeout)},
 		{"shutdown-timeout", "HERALD_SHUTDOWN_TIMEOUT", "seconds a graceful shutdown may take", secondsVar(&o.ShutdownTimeout)},
-		{"max-connections", "HERALD_MAX_CONNECTIONS", "connections this node accepts, 0 = unlimited", intVar(&o.MaxConnections)},
+		{"max-connections", "HERALD_MAX_CONNECTIONS", "connections this node accepts, 0 = unlimited (default: the open-files limit less max(256, 10%))", optionalIntVar(&o.MaxConnections)},
 		{"max-queue-bytes", "HERALD_MAX_QUEUE_BYTES", "backlog per client before it is cut off as slow (4100), 0 = 1 MiB", intVar(&o.MaxQueueBytes)},
 		{"max-frame-bytes", "HERALD_MAX_FRAME_BYTES", "largest inbound frame, 0 = 64 KiB", intVar(&o.MaxFrameBytes)},
 		{"max-header-bytes", "HERALD_MAX_HEADER_BYTES", "largest HTTP request line and headers; larger requests get 431", intVar(&o.MaxHeaderBytes)},
@@ -239,7 +239,7 @@ func (o *options) validate() error {
 	switch {
 	case o.Addr == "":
 		return errors.New("addr (HERALD_ADDR) is empty")
-	case o.MaxConnections < 0 || o.MaxQueueBytes < 0 || o.MaxFrameBytes < 0:
+	case o.MaxConnections != nil && *o.MaxConnections < 0 || o.MaxQueueBytes < 0 || o.MaxFrameBytes < 0:
 		return errors.New("max_connections, max_queue_bytes and max_frame_bytes must not be negative")
 	case o.MaxFrameBytes > maxFrameBytes:
 		return fmt.Errorf("max_frame_bytes (HERALD_MAX_FRAME_BYTES) %d is over the maximum of %d (16 MiB)", o.MaxFrameBytes, maxFrameBytes)

@@ -149,8 +149,8 @@ func TestLimitsAtTheirMaximum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg, err := o.serverConfig(nil); err != nil || cfg.MaxFrameBytes != 16<<20 || o.httpServer(nil).MaxHeaderBytes != 1<<20 {
-		t.Errorf("frame limit %d, header limit %d, %v", cfg.MaxFrameBytes, o.httpServer(nil).MaxHeaderBytes, err)
+	if cfg, err := o.serverConfig(nil); err != nil || cfg.MaxFrameBytes != 16<<20 || o.httpServer(nil, nil).MaxHeaderBytes != 1<<20 {
+		t.Errorf("frame limit %d, header limit %d, %v", cfg.MaxFrameBytes, o.httpServer(nil, nil).MaxHeaderBytes, err)
 	}
 }
 
