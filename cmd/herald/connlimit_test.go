@@ -18,7 +18,7 @@ func TestConnectionsWithin(t *testing.T) {
 		{300, 150},     // a small limit keeps half for connections
 		{64, 32},       //
 		{1, 1},         //
-		{0, 0},         //
+		{0, 1},         // never 0: that would be no cap
 		{math.MaxUint64, math.MaxInt32 - math.MaxInt32/10},
 	} {
 		if got := connectionsWithin(tt.limit); got != tt.want {

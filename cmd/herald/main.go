@@ -179,18 +179,15 @@ func (o *options) serverConfig(log *zerolog.Logger) (channels.Config, error) {
 		Logger:               log,
 	}
 	cfg.MaxConnections, _ = o.maxConnections(openFilesLimit())
+	cfg.TokenKeys = map[string]auth.TokenKey{}
 	for _, a := range o.apps() {
 		cfg.Apps = append(cfg.Apps, a.app())
 		key, err := a.tokenKey()
 		if err != nil {
 			return cfg, err
 		}
-		if key != nil {
-			if cfg.TokenKeys == nil {
-				cfg.TokenKeys = map[string]auth.TokenKey{}
-			}
-			cfg.TokenKeys[a.ID] = *key
-		}
+		key.MaxLifetime = o.TokenMaxLifetime.duration()
+		cfg.TokenKeys[a.ID] = key
 	}
 	return cfg, nil
 }

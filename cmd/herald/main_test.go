@@ -197,3 +197,39 @@ func TestRunExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestRunCapsTokenLifetime: token_max_lifetime reaches the token endpoints; a longer-lived token is
+// refused with a message naming the setting, a shorter one is accepted.
+func TestRunCapsTokenLifetime(t *testing.T) {
+	addrs, exit := startRun(t, []string{"--addr", "127.0.0.1:0"}, map[string]string{"HERALD_TOKEN_MAX_LIFETIME": "3600"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, tt := range []struct {
+		ttl    time.Duration
+		status int
+		want   string
+	}{
+		{time.Hour, http.StatusOK, `"user_data"`},
+		{2 * time.Hour, http.StatusUnauthorized, "token lifetime exceeds the 1h maximum (token_max_lifetime)"},
+	} {
+		token, err := auth.NewToken(defaultAppID, []byte(defaultAppSecret), auth.TokenClaims{UserID: "42"}, tt.ttl, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addrs[listening]+"/apps/"+defaultAppID+"/auth/user",
+			strings.NewReader("socket_id=1.2"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || !strings.Contains(string(body), tt.want) {
+			t.Errorf("%v token: %d %s, want %d %s", tt.ttl, resp.StatusCode, body, tt.status, tt.want)
+		}
+	}
+	sigterm(t)
+	expectExit(ctx, t, exit)
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/herald-rt/herald/auth"
 	"github.com/herald-rt/herald/pusher"
@@ -33,11 +34,12 @@ type options struct {
 	TrustForwardedProto  bool         `json:"trust_forwarded_proto"`
 	LogFormat            string       `json:"log_format"`
 	LogLevel             string       `json:"log_level"`
-	WebhookDelay         seconds      `json:"webhook_delay"`     // 0: removals at once
-	WebhookTimeout       seconds      `json:"webhook_timeout"`   // per attempt
-	WebhookRetryFor      seconds      `json:"webhook_retry_for"` // 0: no retries
-	CacheTTL             seconds      `json:"cache_ttl"`         // how long a cache channel keeps its event
-	WatchlistGrace       seconds      `json:"watchlist_grace"`   // before a departed user is offline
+	WebhookDelay         seconds      `json:"webhook_delay"`      // 0: removals at once
+	WebhookTimeout       seconds      `json:"webhook_timeout"`    // per attempt
+	WebhookRetryFor      seconds      `json:"webhook_retry_for"`  // 0: no retries
+	CacheTTL             seconds      `json:"cache_ttl"`          // how long a cache channel keeps its event
+	TokenMaxLifetime     seconds      `json:"token_max_lifetime"` // how far a token's exp may lie after its iat
+	WatchlistGrace       seconds      `json:"watchlist_grace"`    // before a departed user is offline
 	Apps                 []appOptions `json:"apps"`
 	defaultApp           appOptions
 	configPath           string
@@ -91,6 +93,7 @@ func defaultOptions() options {
 		WebhookRetryFor:    300,
 		CacheTTL:           1800,
 		WatchlistGrace:     3,
+		TokenMaxLifetime:   seconds(auth.DefaultTokenMaxLifetime / time.Second),
 		LogFormat:          "json",
 		LogLevel:           "info",
 		defaultApp: appOptions{
@@ -132,6 +135,7 @@ func (o *options) settings() []setting {
 		{"webhook-retry-for", "HERALD_WEBHOOK_RETRY_FOR", "seconds a failing webhook is retried before it is dropped, 0 = no retries", secondsVar(&o.WebhookRetryFor)},
 		{"cache-ttl", "HERALD_CACHE_TTL", "seconds a cache channel keeps its last event", secondsVar(&o.CacheTTL)},
 		{"watchlist-grace", "HERALD_WATCHLIST_GRACE", "seconds before a watched user who left is reported offline", secondsVar(&o.WatchlistGrace)},
+		{"token-max-lifetime", "HERALD_TOKEN_MAX_LIFETIME", "seconds a token of the token authorization endpoints may live (exp after iat)", secondsVar(&o.TokenMaxLifetime)},
 		{"app-id", "HERALD_APP_ID", "default app: id (ignored when the config file lists apps)", o.appVar(stringVar(&o.defaultApp.ID))},
 		{"app-key", "HERALD_APP_KEY", "default app: key", o.appVar(stringVar(&o.defaultApp.Key))},
 		{"app-secret", "HERALD_APP_SECRET", "default app: secret", o.appVar(stringVar(&o.defaultApp.Secret))},
@@ -291,6 +295,7 @@ func (o *options) validateDurations() error {
 		{"webhook_retry_for", o.WebhookRetryFor, true},
 		{"cache_ttl", o.CacheTTL, false},
 		{"watchlist_grace", o.WatchlistGrace, false},
+		{"token_max_lifetime", o.TokenMaxLifetime, false},
 	} {
 		env := "HERALD_" + strings.ToUpper(d.field)
 		switch v := d.value.duration(); {
@@ -324,28 +329,29 @@ func (a appOptions) app() pusher.App {
 	}
 }
 
-// tokenKey is the app's key for the token authorization endpoints, or nil for the default (HS256 over
-// the app secret). The public key file is read and parsed here, so a bad one stops Herald at start.
-func (a appOptions) tokenKey() (*auth.TokenKey, error) {
+// tokenKey is the app's key for the token authorization endpoints: HS256 over the app secret unless
+// the app names a token_secret or a token_public_key_file. The public key file is read and parsed
+// here, so a bad one stops Herald at start.
+func (a appOptions) tokenKey() (auth.TokenKey, error) {
 	switch {
 	case a.TokenSecret != "" && a.TokenPublicKeyFile != "":
-		return nil, fmt.Errorf("app %q: set token_secret or token_public_key_file, not both", a.ID)
+		return auth.TokenKey{}, fmt.Errorf("app %q: set token_secret or token_public_key_file, not both", a.ID)
 	case a.TokenSecret != "":
-		return &auth.TokenKey{HMACSecret: []byte(a.TokenSecret)}, nil
+		return auth.TokenKey{HMACSecret: []byte(a.TokenSecret)}, nil
 	case a.TokenPublicKeyFile != "":
 		pemBytes, err := os.ReadFile(a.TokenPublicKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("app %q: token_public_key_file: %w", a.ID, err)
+			return auth.TokenKey{}, fmt.Errorf("app %q: token_public_key_file: %w", a.ID, err)
 		}
 		pub, err := auth.ParsePublicKeyPEM(pemBytes)
 		if err != nil {
-			return nil, fmt.Errorf("app %q: token_public_key_file %s: %w", a.ID, a.TokenPublicKeyFile, err)
+			return auth.TokenKey{}, fmt.Errorf("app %q: token_public_key_file %s: %w", a.ID, a.TokenPublicKeyFile, err)
 		}
 		k := auth.TokenKey{PublicKey: pub}
 		if err := k.Validate(); err != nil {
-			return nil, fmt.Errorf("app %q: token_public_key_file %s: %w", a.ID, a.TokenPublicKeyFile, err)
+			return auth.TokenKey{}, fmt.Errorf("app %q: token_public_key_file %s: %w", a.ID, a.TokenPublicKeyFile, err)
 		}
-		return &k, nil
+		return k, nil
 	}
-	return nil, nil
+	return auth.TokenKey{HMACSecret: []byte(a.Secret)}, nil
 }

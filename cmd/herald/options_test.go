@@ -238,9 +238,37 @@ func TestUserFeatureOptions(t *testing.T) {
 	}
 	a := cfg.Apps[0]
 	if cfg.CacheTTL != time.Minute || cfg.WatchlistGrace != 1500*time.Millisecond ||
-		a.AuthorizationTimeout != 30*time.Second || !a.SubscriptionCount || cfg.TokenKeys != nil {
+		a.AuthorizationTimeout != 30*time.Second || !a.SubscriptionCount {
 		t.Errorf("config = cache %v grace %v auth %v count %v keys %v", cfg.CacheTTL, cfg.WatchlistGrace,
 			a.AuthorizationTimeout, a.SubscriptionCount, cfg.TokenKeys)
+	}
+}
+
+// TestTokenMaxLifetime: every app's token key carries token_max_lifetime, 24 h unless set.
+func TestTokenMaxLifetime(t *testing.T) {
+	for _, tt := range []struct {
+		vars map[string]string
+		want time.Duration
+	}{
+		{nil, 24 * time.Hour},
+		{map[string]string{"HERALD_TOKEN_MAX_LIFETIME": "3600"}, time.Hour},
+		{map[string]string{"HERALD_TOKEN_MAX_LIFETIME": "0.5"}, 500 * time.Millisecond},
+	} {
+		o, err := loadOptions(nil, env(tt.vars), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := o.serverConfig(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k := cfg.TokenKeys[defaultAppID]; k.MaxLifetime != tt.want || string(k.HMACSecret) != defaultAppSecret {
+			t.Errorf("%v: token key %+v, want lifetime %v over the app secret", tt.vars, k, tt.want)
+		}
+	}
+	if _, err := loadOptions(nil, env(map[string]string{"HERALD_TOKEN_MAX_LIFETIME": "0"}), io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "token_max_lifetime (HERALD_TOKEN_MAX_LIFETIME)") {
+		t.Errorf("zero lifetime: %v", err)
 	}
 }
 
@@ -269,8 +297,8 @@ func TestTokenKeyOptions(t *testing.T) {
 	if string(cfg.TokenKeys["1"].HMACSecret) != "dedicated" || cfg.TokenKeys["2"].PublicKey == nil {
 		t.Errorf("token keys = %+v", cfg.TokenKeys)
 	}
-	if _, ok := cfg.TokenKeys["3"]; ok {
-		t.Error("an app without a token setting got a key; it should use its secret")
+	if k := cfg.TokenKeys["3"]; string(k.HMACSecret) != "z" || k.PublicKey != nil {
+		t.Errorf("an app without a token setting got key %+v; it should use its secret", k)
 	}
 
 	for name, tc := range map[string]struct{ app, want string }{
