@@ -134,13 +134,17 @@ func (s *Server) serveChannelToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, resp)
 }
 
-// serveUserToken signs a pusher:signin for the token's user, with its user_info and watchlist.
+// serveUserToken signs a pusher:signin for the token's user, with its user_info and watchlist. A
+// user id sign-in would refuse (pusher.ValidateSigninID) is refused here, not signed.
 func (s *Server) serveUserToken(w http.ResponseWriter, r *http.Request) {
 	a, claims, socketID, ok := s.tokenRequest(w, r)
 	if !ok {
 		return
 	}
 	m, perr := pusher.NewMember(claims.UserID, claims.UserInfo, a.Limits)
+	if perr == nil {
+		perr = pusher.ValidateSigninID(m.UserID, a.Limits)
+	}
 	if perr != nil {
 		writeProtocolError(w, perr)
 		return

@@ -43,3 +43,26 @@ func TestTokenSchemeIsCaseInsensitive(t *testing.T) {
 		}
 	}
 }
+
+// TestUserTokenForUnreachableIDIsRefused: /auth/user does not sign a user id that pusher:signin
+// would refuse (pusher.ValidateSigninID); it answers 400 and says why.
+func TestUserTokenForUnreachableIDIsRefused(t *testing.T) {
+	s := newRESTServer(t)
+	for _, tt := range []struct {
+		id     string
+		status int
+	}{{"ann@example.com", http.StatusOK}, {"a b/é", http.StatusBadRequest}} {
+		token, err := auth.NewToken(restTestApp.ID, []byte(restTestApp.Secret), auth.TokenClaims{UserID: tt.id}, time.Minute, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest(http.MethodPost, "/apps/"+restTestApp.ID+"/auth/user", strings.NewReader("socket_id=1.2"))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, r)
+		if w.Code != tt.status || tt.status != http.StatusOK && !strings.Contains(w.Body.String(), "cannot be reached by sendToUser") {
+			t.Errorf("user %q: %d %s, want %d", tt.id, w.Code, w.Body, tt.status)
+		}
+	}
+}

@@ -233,3 +233,52 @@ func TestRunCapsTokenLifetime(t *testing.T) {
 	sigterm(t)
 	expectExit(ctx, t, exit)
 }
+
+// TestRunSigninIDsAreReachable: sign-in refuses an id that sendToUser could not reach, saying so,
+// and a user signed in with an id it accepts is reached by sendToUser and terminate_connections.
+func TestRunSigninIDsAreReachable(t *testing.T) {
+	addrs, exit := startRun(t, []string{"--addr", "127.0.0.1:0"}, nil)
+	addr := addrs[listening]
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := clients.Dial(ctx, "ws://"+addr+"/app/"+defaultAppKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	signin := func(userData string) clients.Event {
+		t.Helper()
+		if err := c.Signin(ctx, userData, auth.SignUser(defaultAppKey, defaultAppSecret, c.SocketID(), userData)); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := c.WaitFor(ctx, func(e clients.Event) bool {
+			return e.Event == pusher.EventError || e.Event == pusher.EventSigninSuccess
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	if ev := signin(`{"id":"a b/é"}`); ev.Event != pusher.EventError || !strings.Contains(ev.Data, "cannot be reached by sendToUser") {
+		t.Fatalf("sign-in as \"a b/é\": %s %s, want a pusher:error saying why", ev.Event, ev.Data)
+	}
+	const id = "ann@example.com"
+	if ev := signin(`{"id":"` + id + `"}`); ev.Event != pusher.EventSigninSuccess {
+		t.Fatalf("sign-in as %s: %s %s", id, ev.Event, ev.Data)
+	}
+	rest := clients.NewREST(clients.RESTConfig{BaseURL: "http://" + addr, AppID: defaultAppID, Key: defaultAppKey, Secret: defaultAppSecret})
+	if _, err := rest.Trigger(ctx, []string{pusher.ServerToUserPrefix + id}, "hello", `"hi"`, nil); err != nil {
+		t.Fatalf("sendToUser: %v", err)
+	}
+	if _, err := c.WaitFor(ctx, func(e clients.Event) bool { return e.Event == "hello" }); err != nil {
+		t.Fatalf("sendToUser did not arrive: %v", err)
+	}
+	if err := rest.TerminateUserConnections(ctx, id); err != nil {
+		t.Fatalf("terminate: %v", err)
+	}
+	if _, err := c.WaitFor(ctx, func(clients.Event) bool { return false }); c.CloseStatus() != pusher.CodeUnauthorized {
+		t.Errorf("after terminate: close %d (%v), want 4009", c.CloseStatus(), err)
+	}
+	sigterm(t)
+	expectExit(ctx, t, exit)
+}
