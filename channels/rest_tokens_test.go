@@ -11,6 +11,17 @@ import (
 	"github.com/herald-rt/herald/auth"
 )
 
+// postUserAuth asks restTestApp's /auth/user to sign socket 1.2 in, with the given Authorization.
+func postUserAuth(s *Server, authorization string) *httptest.ResponseRecorder {
+	form := url.Values{"socket_id": {"1.2"}}
+	r := httptest.NewRequest(http.MethodPost, "/apps/"+restTestApp.ID+"/auth/user", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Authorization", authorization)
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, r)
+	return w
+}
+
 // TestTokenSchemeIsCaseInsensitive: the token endpoints take the bearer scheme in any case and with
 // extra spaces (RFC 9110 §11.1, §11.4); other schemes are a missing token.
 func TestTokenSchemeIsCaseInsensitive(t *testing.T) {
@@ -30,12 +41,7 @@ func TestTokenSchemeIsCaseInsensitive(t *testing.T) {
 		{"Basic " + token, http.StatusUnauthorized},
 		{"Bearer", http.StatusUnauthorized},
 	} {
-		form := url.Values{"socket_id": {"1.2"}}
-		r := httptest.NewRequest(http.MethodPost, "/apps/"+restTestApp.ID+"/auth/user", strings.NewReader(form.Encode()))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.Header.Set("Authorization", tt.authorization)
-		w := httptest.NewRecorder()
-		s.Handler().ServeHTTP(w, r)
+		w := postUserAuth(s, tt.authorization)
 		body := w.Body.String()
 		if w.Code != tt.status || tt.status == http.StatusOK && !strings.Contains(body, `"user_data"`) ||
 			tt.status != http.StatusOK && !strings.HasPrefix(body, "Missing token") {
@@ -56,11 +62,7 @@ func TestUserTokenForUnreachableIDIsRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := httptest.NewRequest(http.MethodPost, "/apps/"+restTestApp.ID+"/auth/user", strings.NewReader("socket_id=1.2"))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.Header.Set("Authorization", "Bearer "+token)
-		w := httptest.NewRecorder()
-		s.Handler().ServeHTTP(w, r)
+		w := postUserAuth(s, "Bearer "+token)
 		if w.Code != tt.status || tt.status != http.StatusOK && !strings.Contains(w.Body.String(), "cannot be reached by sendToUser") {
 			t.Errorf("user %q: %d %s, want %d", tt.id, w.Code, w.Body, tt.status)
 		}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-rt/herald/channels"
 	"github.com/herald-rt/herald/webhooks"
 )
 
@@ -29,6 +30,21 @@ func writeConfig(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// configFrom loads the options args and vars give and converts them to the channels Config, failing
+// the test on any error.
+func configFrom(t *testing.T, args []string, vars map[string]string) (*options, channels.Config) {
+	t.Helper()
+	o, err := loadOptions(args, env(vars), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := o.serverConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, cfg
 }
 
 func TestDefaultsGiveTheEmbeddedApp(t *testing.T) {
@@ -145,12 +161,9 @@ func TestBadConfigurationNamesTheField(t *testing.T) {
 
 // TestLimitsAtTheirMaximum: the largest accepted value of each bounded size setting loads.
 func TestLimitsAtTheirMaximum(t *testing.T) {
-	o, err := loadOptions([]string{"--max-frame-bytes", "16777216", "--max-header-bytes", "1048576"}, env(nil), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg, err := o.serverConfig(nil); err != nil || cfg.MaxFrameBytes != 16<<20 || o.httpServer(nil, nil).MaxHeaderBytes != 1<<20 {
-		t.Errorf("frame limit %d, header limit %d, %v", cfg.MaxFrameBytes, o.httpServer(nil, nil).MaxHeaderBytes, err)
+	o, cfg := configFrom(t, []string{"--max-frame-bytes", "16777216", "--max-header-bytes", "1048576"}, nil)
+	if cfg.MaxFrameBytes != 16<<20 || o.httpServer(nil, nil).MaxHeaderBytes != 1<<20 {
+		t.Errorf("frame limit %d, header limit %d", cfg.MaxFrameBytes, o.httpServer(nil, nil).MaxHeaderBytes)
 	}
 }
 
@@ -225,17 +238,10 @@ func TestWebhookURLFromEnvironment(t *testing.T) {
 }
 
 func TestUserFeatureOptions(t *testing.T) {
-	o, err := loadOptions(nil, env(map[string]string{
+	_, cfg := configFrom(t, nil, map[string]string{
 		"HERALD_CACHE_TTL": "60", "HERALD_WATCHLIST_GRACE": "1.5",
 		"HERALD_APP_AUTHORIZATION_TIMEOUT": "30", "HERALD_APP_SUBSCRIPTION_COUNT": "true",
-	}), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := o.serverConfig(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	a := cfg.Apps[0]
 	if cfg.CacheTTL != time.Minute || cfg.WatchlistGrace != 1500*time.Millisecond ||
 		a.AuthorizationTimeout != 30*time.Second || !a.SubscriptionCount {
@@ -254,14 +260,7 @@ func TestTokenMaxLifetime(t *testing.T) {
 		{map[string]string{"HERALD_TOKEN_MAX_LIFETIME": "3600"}, time.Hour},
 		{map[string]string{"HERALD_TOKEN_MAX_LIFETIME": "0.5"}, 500 * time.Millisecond},
 	} {
-		o, err := loadOptions(nil, env(tt.vars), io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := o.serverConfig(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, cfg := configFrom(t, nil, tt.vars)
 		if k := cfg.TokenKeys[defaultAppID]; k.MaxLifetime != tt.want || string(k.HMACSecret) != defaultAppSecret {
 			t.Errorf("%v: token key %+v, want lifetime %v over the app secret", tt.vars, k, tt.want)
 		}
@@ -286,14 +285,7 @@ func TestTokenKeyOptions(t *testing.T) {
 		{"id":"1","key":"a","secret":"x","token_secret":"dedicated"},
 		{"id":"2","key":"b","secret":"y","token_public_key_file":"`+pemPath+`"},
 		{"id":"3","key":"c","secret":"z"}]}`)
-	o, err := loadOptions([]string{"--config", path}, env(nil), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := o.serverConfig(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cfg := configFrom(t, []string{"--config", path}, nil)
 	if string(cfg.TokenKeys["1"].HMACSecret) != "dedicated" || cfg.TokenKeys["2"].PublicKey == nil {
 		t.Errorf("token keys = %+v", cfg.TokenKeys)
 	}
@@ -321,13 +313,7 @@ func TestTokenKeyOptions(t *testing.T) {
 
 // TestExampleConfigLoads keeps the example shipped in testdata (and linked from the README) valid.
 func TestExampleConfigLoads(t *testing.T) {
-	o, err := loadOptions([]string{"--config", "../../testdata/config/herald.example.json"}, env(nil), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := o.serverConfig(nil); err != nil {
-		t.Fatal(err)
-	}
+	o, _ := configFrom(t, []string{"--config", "../../testdata/config/herald.example.json"}, nil)
 	if len(o.apps()) != 2 {
 		t.Errorf("example config has %d apps, want 2", len(o.apps()))
 	}
@@ -339,16 +325,9 @@ func TestExampleConfigLoads(t *testing.T) {
 func TestDurationsInSeconds(t *testing.T) {
 	path := writeConfig(t, `{"activity_timeout": 2.5, "pong_timeout": 30, "cache_ttl": 0.75,
 		"apps": [{"id": "1", "key": "k", "secret": "s", "authorization_timeout": 1.25}]}`)
-	o, err := loadOptions([]string{"--config", path, "--webhook-timeout", "0.5", "--shutdown-timeout", "7"}, env(map[string]string{
+	o, cfg := configFrom(t, []string{"--config", path, "--webhook-timeout", "0.5", "--shutdown-timeout", "7"}, map[string]string{
 		"HERALD_WATCHLIST_GRACE": "0.1", "HERALD_WEBHOOK_DELAY": "2", "HERALD_WEBHOOK_RETRY_FOR": "90.5",
-	}), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := o.serverConfig(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	wh := o.webhookConfig(nil)
 	for name, got := range map[string][2]time.Duration{
 		"activity_timeout":      {cfg.ActivityTimeout, 2500 * time.Millisecond},
