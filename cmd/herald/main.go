@@ -133,7 +133,7 @@ func (h *herald) serve(ctx context.Context, stop func(), ln net.Listener) int {
 		return 1
 	case <-ctx.Done():
 	}
-	stop()
+	stop() // a second signal now kills the process at once
 
 	log.Info().Int("connections", srv.Connections()).Msg("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout.duration())
