@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +46,10 @@ const (
 	// TokenLeeway is the clock skew tolerated between the minting backend and
 	// Herald when checking exp, nbf and iat.
 	TokenLeeway = 5 * time.Second
+	// DefaultTokenMaxLifetime is how far exp may lie after iat (or, without
+	// iat, after now) unless TokenKey.MaxLifetime says otherwise. A token cannot
+	// be revoked before it expires, so a day bounds what a leaked one is worth.
+	DefaultTokenMaxLifetime = 24 * time.Hour
 
 	// minRSABits is the smallest RSA modulus accepted for RS256 (NIST SP 800-57).
 	minRSABits = 2048
@@ -55,11 +60,12 @@ const (
 const (
 	TokenReasonMissing     = "missing"        // no token at all
 	TokenReasonTooLarge    = "too_large"      // over MaxTokenBytes
-	TokenReasonMalformed   = "malformed"      // not a JWS compact token of JSON header and claims, or a claim of the wrong type
+	TokenReasonMalformed   = "malformed"      // not a JWS compact token of JSON header and claims, a claim of the wrong type, or a claim given twice
 	TokenReasonAlgorithm   = "algorithm"      // alg is not the one the app's key pins (none, HS/RS/ES confusion, unknown)
 	TokenReasonSignature   = "signature"      // signature does not verify with the app's key
 	TokenReasonNoExpiry    = "missing_exp"    // no exp claim
 	TokenReasonExpired     = "expired"        // exp is past (beyond TokenLeeway)
+	TokenReasonLifetime    = "lifetime"       // exp is further from iat (or now) than the maximum lifetime
 	TokenReasonNotYetValid = "not_yet_valid"  // nbf or iat is in the future (beyond TokenLeeway)
 	TokenReasonAudience    = "audience"       // aud missing or not naming this app
 	TokenReasonSubject     = "subject"        // sub missing, empty or not a string
@@ -76,10 +82,14 @@ type TokenKey struct {
 	// PublicKey selects RS256 for an *rsa.PublicKey (at least 2048 bits) or
 	// ES256 for an *ecdsa.PublicKey on P-256. See ParsePublicKeyPEM.
 	PublicKey crypto.PublicKey
+	// MaxLifetime is how far exp may lie after iat, or after now for a token
+	// without iat (TokenLeeway added). Zero: DefaultTokenMaxLifetime.
+	MaxLifetime time.Duration
 }
 
 // Validate reports whether k is usable: exactly one of HMACSecret and
-// PublicKey set, and a public key of a supported type and strength. Call it
+// PublicKey set, a public key of a supported type and strength, and a
+// MaxLifetime that is not negative. Call it
 // when loading configuration; VerifyToken returns the same error (not a
 // *TokenError) for a bad key.
 func (k TokenKey) Validate() error {
@@ -90,6 +100,8 @@ func (k TokenKey) Validate() error {
 // method returns the one signing method k accepts and the key to verify with.
 func (k TokenKey) method() (jwt.SigningMethod, any, error) {
 	switch {
+	case k.MaxLifetime < 0:
+		return nil, nil, fmt.Errorf("token key: negative MaxLifetime %s", k.MaxLifetime)
 	case len(k.HMACSecret) > 0 && k.PublicKey != nil:
 		return nil, nil, errors.New("token key: set either HMACSecret or PublicKey, not both")
 	case len(k.HMACSecret) > 0:
@@ -207,10 +219,23 @@ func unauthorized(reason, format string, args ...any) *TokenError {
 	return tokenErr(http.StatusUnauthorized, reason, format, args...)
 }
 
+// BearerToken returns the token of an Authorization header value such as
+// "Bearer <token>". The scheme matches in any case ("bearer", "BEARER": RFC
+// 9110 §11.1 makes auth schemes case-insensitive), and any number of spaces may
+// separate it from the token (§11.4: 1*SP); whitespace around the value is
+// ignored. ok is false for another scheme or an empty token.
+func BearerToken(authorization string) (token string, ok bool) {
+	scheme, rest, _ := strings.Cut(strings.Trim(authorization, " \t"), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(rest, " ")
+	return token, token != ""
+}
+
 // VerifyToken checks a bearer token for app appID at time now and returns its
-// claims. token is the credentials part of "Authorization: Bearer <token>";
-// splitting off the scheme (case-insensitive, RFC 9110 §11.1) is the caller's
-// job. It checks, in order: size (at most MaxTokenBytes, refused unread
+// claims. token is the credentials part of "Authorization: Bearer <token>", as
+// BearerToken returns it. It checks, in order: size (at most MaxTokenBytes, refused unread
 // beyond), structure, algorithm (the one key pins), signature, exp (required,
 // must be after now - TokenLeeway), nbf and iat (if present, not after now +
 // TokenLeeway), aud (must contain appID), no "crit" header, sub (a non-empty
@@ -254,7 +279,10 @@ func VerifyToken(token, appID string, key TokenKey, now time.Time) (*TokenClaims
 		return verifyKey, nil
 	})
 	if err != nil {
-		return nil, refusal(err, parsed, &wc, method.Alg(), appID, now)
+		return nil, refusal(err, parsed, &wc, key.maxLifetime(), method.Alg(), appID, now)
+	}
+	if terr := wc.checkLifetime(key.maxLifetime(), now); terr != nil {
+		return nil, terr
 	}
 	if _, ok := parsed.Header["crit"]; ok {
 		// RFC 7515 §4.1.11: critical extensions must be understood; we know none.
@@ -269,8 +297,12 @@ func VerifyToken(token, appID string, key TokenKey, now time.Time) (*TokenClaims
 
 // refusal turns a golang-jwt error into a TokenError, reporting the first
 // failed check in VerifyToken's order.
-func refusal(err error, parsed *jwt.Token, wc *wireClaims, wantAlg, appID string, now time.Time) *TokenError {
+func refusal(err error, parsed *jwt.Token, wc *wireClaims, maxLifetime time.Duration, wantAlg, appID string, now time.Time) *TokenError {
+	var shape *claimShapeError
+	lifetime := wc.checkLifetime(maxLifetime, now)
 	switch {
+	case errors.As(err, &shape):
+		return unauthorized(TokenReasonMalformed, "malformed token: %s", shape.msg)
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return unauthorized(TokenReasonMalformed, "malformed token: %s", malformedCause(err))
 	case parsed == nil:
@@ -287,6 +319,8 @@ func refusal(err error, parsed *jwt.Token, wc *wireClaims, wantAlg, appID string
 		return unauthorized(TokenReasonMalformed, "token could not be verified")
 	case wc.ExpiresAt == nil:
 		return unauthorized(TokenReasonNoExpiry, "token has no exp claim; tokens must expire")
+	case lifetime != nil:
+		return lifetime
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return unauthorized(TokenReasonExpired, "token expired at %s (server time %s, leeway %s)",
 			stamp(wc.ExpiresAt.Time), stamp(now), TokenLeeway)
@@ -451,6 +485,132 @@ type wireClaims struct {
 	UserInfo  json.RawMessage  `json:"user_info,omitempty"`
 	Watchlist json.RawMessage  `json:"watchlist,omitempty"`
 	Channels  json.RawMessage  `json:"channels,omitempty"`
+
+	// exp and iat in seconds as written, for the lifetime check: far
+	// enough from now, a jwt.NumericDate overflows.
+	exp, iat       float64
+	hasExp, hasIat bool
+}
+
+// claimNames are the claims wireClaims decodes. encoding/json matches object
+// keys to them case-insensitively, so "aud" and "AUD" are the same claim.
+var claimNames = []string{"sub", "aud", "exp", "nbf", "iat", "iss", "jti", "user_info", "watchlist", "channels"}
+
+// claimShapeError is a payload Herald refuses before decoding it: a claim
+// given twice, or a time claim that is not a JSON number.
+type claimShapeError struct{ msg string }
+
+func (e *claimShapeError) Error() string { return e.msg }
+
+// UnmarshalJSON refuses a member given twice, which a decoder would settle by
+// keeping the last (so {"aud":"other","aud":"app-1"} passed for app-1 with the
+// first never checked; RFC 7519 §4 lets a parser refuse duplicates, and Herald
+// does), and exp, nbf or iat given as strings, which jwt.NumericDate would
+// otherwise parse ("1767272400"; RFC 7519 §2 makes a NumericDate a number).
+func (w *wireClaims) UnmarshalJSON(b []byte) error {
+	if err := w.scan(b); err != nil {
+		return err
+	}
+	type plain wireClaims // the same fields without this method
+	return json.Unmarshal(b, (*plain)(w))
+}
+
+// scan walks the payload's top-level members once, checking what
+// UnmarshalJSON promises and noting exp and iat. A payload that is not a JSON
+// object is left for the decoder to report.
+func (w *wireClaims) scan(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	seen := make(map[string]bool, len(claimNames)) // by claimName, or the key itself for others
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil
+		}
+		key, _ := tok.(string)
+		name := claimName(key)
+		if name == "" {
+			name = key
+		}
+		if seen[name] {
+			return &claimShapeError{fmt.Sprintf("claim %q appears twice; each claim must be given once", clip(name, 32))}
+		}
+		seen[name] = true
+		switch name {
+		case "exp", "nbf", "iat":
+			if isNull(value) {
+				continue
+			}
+			if value[0] != '-' && (value[0] < '0' || value[0] > '9') {
+				return &claimShapeError{fmt.Sprintf("claim %q must be a number of seconds since 1970 (a NumericDate), not %s", name, jsonKind(value))}
+			}
+			f, err := strconv.ParseFloat(string(value), 64)
+			if err != nil {
+				return &claimShapeError{fmt.Sprintf("claim %q is out of range", name)}
+			}
+			switch name {
+			case "exp":
+				w.exp, w.hasExp = f, true
+			case "iat":
+				w.iat, w.hasIat = f, true
+			}
+		}
+	}
+	return nil
+}
+
+// claimName is the claim key stands for, as encoding/json would match it, or
+// "" for a key wireClaims ignores.
+func claimName(key string) string {
+	for _, n := range claimNames {
+		if strings.EqualFold(key, n) {
+			return n
+		}
+	}
+	return ""
+}
+
+// maxLifetime is k.MaxLifetime or its default.
+func (k TokenKey) maxLifetime() time.Duration {
+	if k.MaxLifetime == 0 {
+		return DefaultTokenMaxLifetime
+	}
+	return k.MaxLifetime
+}
+
+// checkLifetime refuses an exp more than max (plus TokenLeeway) after iat, or
+// after now when the token has no iat. It compares seconds as written, so an
+// exp in the year 292277026596 is a lifetime error, not an overflow.
+func (w *wireClaims) checkLifetime(max time.Duration, now time.Time) *TokenError {
+	if !w.hasExp {
+		return nil
+	}
+	from := float64(now.UnixNano()) / 1e9
+	if w.hasIat {
+		from = w.iat
+	}
+	if w.exp-from <= (max + TokenLeeway).Seconds() {
+		return nil
+	}
+	return unauthorized(TokenReasonLifetime, "token lifetime exceeds the %s maximum (token_max_lifetime)", shortDuration(max))
+}
+
+// shortDuration writes d without zero units: 24h, 1h30m, 90s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // The jwt.Claims methods, read by golang-jwt's validator. sub is checked by
@@ -520,6 +680,8 @@ func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }
 // jsonKind names the type of a JSON value by its first byte, for messages.
 func jsonKind(raw []byte) string {
 	switch raw[0] {
+	case '"':
+		return "a string"
 	case '{':
 		return "an object"
 	case '[':

@@ -551,7 +551,7 @@ func FuzzVerifyToken(f *testing.F) {
 		TokenReasonMissing: true, TokenReasonTooLarge: true, TokenReasonMalformed: true,
 		TokenReasonAlgorithm: true, TokenReasonSignature: true, TokenReasonNoExpiry: true,
 		TokenReasonExpired: true, TokenReasonNotYetValid: true, TokenReasonAudience: true,
-		TokenReasonSubject: true, TokenReasonClaims: true,
+		TokenReasonSubject: true, TokenReasonClaims: true, TokenReasonLifetime: true,
 	}
 	f.Fuzz(func(t *testing.T, token string) {
 		for _, key := range keys {
@@ -564,8 +564,13 @@ func FuzzVerifyToken(f *testing.F) {
 				assertNoKeyMaterial(t, te.Message, token)
 				continue
 			}
+			from := tokenNow
+			if !c.IssuedAt.IsZero() {
+				from = c.IssuedAt
+			}
 			if c.UserID == "" || len(c.Watchlist) > MaxTokenWatchlist || len(c.Channels) > MaxTokenChannels ||
-				!c.ExpiresAt.After(tokenNow.Add(-TokenLeeway)) || !slices.Contains(c.Audience, tokenApp) {
+				!c.ExpiresAt.After(tokenNow.Add(-TokenLeeway)) || !slices.Contains(c.Audience, tokenApp) ||
+				c.ExpiresAt.Sub(from) > DefaultTokenMaxLifetime+TokenLeeway+time.Second {
 				t.Fatalf("accepted claims break the guarantees: %+v", c)
 			}
 			if key.HMACSecret == nil {
@@ -613,5 +618,141 @@ func TestFuzzVerifyTokenSeedValid(t *testing.T) {
 	}
 	if !c.AllowsChannel("presence-room-1") || string(c.UserInfo) != `{"name":"Ann"}` {
 		t.Fatalf("claims = %+v", c)
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	for _, tt := range []struct {
+		header, token string
+		ok            bool
+	}{
+		{"Bearer abc.def.ghi", "abc.def.ghi", true},
+		{"bearer abc.def.ghi", "abc.def.ghi", true},
+		{"BEARER abc.def.ghi", "abc.def.ghi", true},
+		{"bEaReR abc", "abc", true},
+		{"Bearer    abc", "abc", true},
+		{"  Bearer abc \t", "abc", true},
+		{"Bearer", "", false},
+		{"Bearer ", "", false},
+		{"Bearer    ", "", false},
+		{"", "", false},
+		{"Basic YWxhZGRpbjpvcGVuc2VzYW1l", "", false},
+		{"Bearerabc", "", false},
+		{"Bearer\tabc", "", false},
+		{"Token abc", "", false},
+	} {
+		token, ok := BearerToken(tt.header)
+		if token != tt.token || ok != tt.ok {
+			t.Errorf("BearerToken(%q) = %q, %v; want %q, %v", tt.header, token, ok, tt.token, tt.ok)
+		}
+	}
+}
+
+// hsBuilt signs a hand-written header and payload with HS256 and tokenSecret,
+// for payloads no JSON encoder would write (duplicate keys).
+func hsBuilt(header, payload string) string {
+	enc := base64.RawURLEncoding
+	signingInput := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(payload))
+	sig, err := jwt.SigningMethodHS256.Sign(signingInput, tokenSecret)
+	if err != nil {
+		panic(err)
+	}
+	return signingInput + "." + enc.EncodeToString(sig)
+}
+
+// expectVerdict fails unless VerifyToken accepted user 42 (want "") or
+// refused with 401, reason and a message containing want.
+func expectVerdict(t *testing.T, c *TokenClaims, err error, reason, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil || c.UserID != "42" {
+			t.Fatalf("VerifyToken = %+v, %v", c, err)
+		}
+		return
+	}
+	var te *TokenError
+	if !errors.As(err, &te) || te.Status != http.StatusUnauthorized || te.Reason != reason || !strings.Contains(te.Message, want) {
+		t.Fatalf("VerifyToken error %v, want 401 %s: %s", err, reason, want)
+	}
+}
+
+// TestVerifyTokenClaimShape: a claim given twice, or a time claim given as a
+// string, is refused as malformed even when the token is validly signed.
+func TestVerifyTokenClaimShape(t *testing.T) {
+	const header = `{"alg":"HS256","typ":"JWT"}`
+	exp := strconv.FormatInt(tokenNow.Add(time.Minute).Unix(), 10)
+	iat := strconv.FormatInt(tokenNow.Unix(), 10)
+	valid := `"sub":"42","aud":"` + tokenApp + `","iat":` + iat + `,"exp":` + exp
+	for _, tt := range []struct {
+		name, payload, want string // want "": accepted
+	}{
+		{"as minted", `{` + valid + `}`, ""},
+		{"an ignored claim", `{` + valid + `,"scope":"x"}`, ""},
+		{"null nbf", `{` + valid + `,"nbf":null}`, ""},
+		{"aud twice, the app last", `{"aud":"app-2",` + valid + `}`, `malformed token: claim "aud" appears twice; each claim must be given once`},
+		{"aud twice, the app first", `{` + valid + `,"aud":"app-2"}`, `claim "aud" appears twice`},
+		{"aud in another case", `{` + valid + `,"AUD":"app-2"}`, `claim "aud" appears twice`},
+		{"sub twice", `{` + valid + `,"sub":"admin"}`, `claim "sub" appears twice`},
+		{"exp twice", `{` + valid + `,"exp":` + exp + `}`, `claim "exp" appears twice`},
+		{"an ignored claim twice", `{` + valid + `,"scope":"x","scope":"y"}`, `claim "scope" appears twice`},
+		{"exp a numeric string", `{"sub":"42","aud":"` + tokenApp + `","exp":"` + exp + `"}`,
+			`malformed token: claim "exp" must be a number of seconds since 1970 (a NumericDate), not a string`},
+		{"iat a string", `{"sub":"42","aud":"` + tokenApp + `","exp":` + exp + `,"iat":"` + iat + `"}`, `claim "iat" must be a number`},
+		{"nbf a string", `{` + valid + `,"nbf":"` + iat + `"}`, `claim "nbf" must be a number`},
+		{"exp an array", `{"sub":"42","aud":"` + tokenApp + `","exp":[` + exp + `]}`, `claim "exp" must be a number of seconds since 1970 (a NumericDate), not an array`},
+		{"exp beyond float64", `{"sub":"42","aud":"` + tokenApp + `","exp":1e400}`, `claim "exp" is out of range`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			token := hsBuilt(header, tt.payload)
+			c, err := VerifyToken(token, tokenApp, TokenKey{HMACSecret: tokenSecret}, tokenNow)
+			expectVerdict(t, c, err, TokenReasonMalformed, tt.want)
+		})
+	}
+}
+
+// TestVerifyTokenLifetime: exp may lie at most the key's MaxLifetime (24 h by
+// default) after iat, or after now without iat, TokenLeeway added; past that,
+// whatever the size of exp, the message names the maximum and the setting.
+func TestVerifyTokenLifetime(t *testing.T) {
+	day := DefaultTokenMaxLifetime
+	issued := tokenNow.Add(-time.Hour)
+	at := func(iat time.Time, exp any) func(jwt.MapClaims) {
+		return func(c jwt.MapClaims) {
+			c["exp"] = exp
+			if iat.IsZero() {
+				delete(c, "iat")
+			} else {
+				c["iat"] = iat.Unix()
+			}
+		}
+	}
+	hour := TokenKey{HMACSecret: tokenSecret, MaxLifetime: time.Hour}
+	for _, tt := range []struct {
+		name  string
+		claim func(jwt.MapClaims)
+		key   TokenKey
+		want  string // "": accepted
+	}{
+		{"a day after iat", at(issued, issued.Add(day).Unix()), TokenKey{}, ""},
+		{"a day and the leeway after iat", at(issued, issued.Add(day+TokenLeeway).Unix()), TokenKey{}, ""},
+		{"a second more", at(issued, issued.Add(day+TokenLeeway+time.Second).Unix()), TokenKey{}, "token lifetime exceeds the 24h maximum (token_max_lifetime)"},
+		{"a day from now without iat", at(time.Time{}, tokenNow.Add(day+TokenLeeway).Unix()), TokenKey{}, ""},
+		{"a second more without iat", at(time.Time{}, tokenNow.Add(day+TokenLeeway+time.Second).Unix()), TokenKey{}, "token lifetime exceeds the 24h maximum"},
+		{"2^62 seconds", at(issued, int64(1)<<62), TokenKey{}, "token lifetime exceeds the 24h maximum"},
+		{"1e300 seconds", at(issued, 1e300), TokenKey{}, "token lifetime exceeds the 24h maximum (token_max_lifetime)"},
+		{"an hour and the leeway allowed", at(issued, issued.Add(time.Hour+TokenLeeway).Unix()), hour, ""},
+		{"over an hour", at(issued, issued.Add(time.Hour+TokenLeeway+time.Second).Unix()), hour, "token lifetime exceeds the 1h maximum"},
+		{"90 minutes allowed", at(issued, issued.Add(2*time.Hour).Unix()), TokenKey{HMACSecret: tokenSecret, MaxLifetime: 90 * time.Minute}, "the 1h30m maximum"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			key := tt.key
+			key.HMACSecret = tokenSecret
+			token := signedJWT(t, jwt.SigningMethodHS256, tokenSecret, claimsFor(tt.claim))
+			c, err := VerifyToken(token, tokenApp, key, tokenNow)
+			expectVerdict(t, c, err, TokenReasonLifetime, tt.want)
+		})
+	}
+	if err := (TokenKey{HMACSecret: tokenSecret, MaxLifetime: -time.Second}).Validate(); err == nil {
+		t.Error("a negative MaxLifetime validated")
 	}
 }

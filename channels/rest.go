@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -17,7 +18,7 @@ import (
 // restRoutes mounts the REST API under /apps/{appID}: the signed calls, each authenticated first, and
 // the token authorization endpoints, which carry their own credential.
 func (s *Server) restRoutes(r chi.Router) {
-	r.Use(boundRequest)
+	r.Use(boundRequest(restReadDeadline, restWriteDeadline))
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate)
 		r.Post("/events", s.serveEvents)
@@ -41,22 +42,30 @@ type restRequest struct {
 
 func restFrom(r *http.Request) restRequest { return r.Context().Value(restContextKey{}).(restRequest) }
 
-// restDeadline bounds reading a REST request and writing its answer. The HTTP server itself sets no
-// read or write timeout because those would also cut hijacked WebSocket connections.
-const restDeadline = 30 * time.Second
+// REST deadlines. The HTTP server itself sets no read or write timeout because those would also cut
+// hijacked WebSocket connections. Reading ends before writing must, so a client whose body never
+// arrives (a large Content-Length, then a trickle) still gets its 408 before the connection closes.
+const (
+	restReadDeadline  = 30 * time.Second
+	restWriteDeadline = restReadDeadline + 10*time.Second
+)
 
-// boundRequest gives a REST request its read and write deadlines.
-func boundRequest(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
-		_ = rc.SetReadDeadline(time.Now().Add(restDeadline))
-		_ = rc.SetWriteDeadline(time.Now().Add(restDeadline))
-		next.ServeHTTP(w, r)
-	})
+// boundRequest gives a REST request its read and write deadlines, both counted from its arrival.
+func boundRequest(read, write time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rc := http.NewResponseController(w)
+			now := time.Now()
+			_ = rc.SetReadDeadline(now.Add(read))
+			_ = rc.SetWriteDeadline(now.Add(write))
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
-// authenticate resolves the app (404), reads the body within its bound (413), verifies the signature
-// over the raw bytes before any parsing (401) and refuses disabled apps (403).
+// authenticate resolves the app (404), reads the body within its bound (413, at once when
+// Content-Length says so) and the read deadline (408), verifies the signature over the raw bytes
+// before any parsing (401) and refuses disabled apps (403).
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a := s.apps.byID[chi.URLParam(r, "appID")]
@@ -64,12 +73,22 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, http.StatusNotFound, "Unknown app id")
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRESTBody(a.Limits)))
+		limit := maxRESTBody(a.Limits)
+		if r.ContentLength > limit {
+			w.Header().Set("Connection", "close") // the body stays unread
+			writeError(w, http.StatusRequestEntityTooLarge, "Request body too large")
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 		if err != nil {
 			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
+			switch {
+			case errors.As(err, &tooBig):
 				writeError(w, http.StatusRequestEntityTooLarge, "Request body too large")
-			} else {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				w.Header().Set("Connection", "close")
+				writeError(w, http.StatusRequestTimeout, "Request body not received in time")
+			default:
 				writeError(w, http.StatusBadRequest, "Could not read the request body")
 			}
 			return

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -58,8 +57,8 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (*app, *au
 		writeError(w, http.StatusForbidden, "Application is disabled")
 		return nil, nil, "", false
 	}
-	token, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !found || token == "" {
+	token, found := auth.BearerToken(r.Header.Get("Authorization"))
+	if !found {
 		writeError(w, http.StatusUnauthorized, "Missing token: send Authorization: Bearer <token> (set channelAuthorization.headers in pusher-js)")
 		return nil, nil, "", false
 	}
@@ -135,13 +134,17 @@ func (s *Server) serveChannelToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, resp)
 }
 
-// serveUserToken signs a pusher:signin for the token's user, with its user_info and watchlist.
+// serveUserToken signs a pusher:signin for the token's user, with its user_info and watchlist. A
+// user id sign-in would refuse (pusher.ValidateSigninID) is refused here, not signed.
 func (s *Server) serveUserToken(w http.ResponseWriter, r *http.Request) {
 	a, claims, socketID, ok := s.tokenRequest(w, r)
 	if !ok {
 		return
 	}
 	m, perr := pusher.NewMember(claims.UserID, claims.UserInfo, a.Limits)
+	if perr == nil {
+		perr = pusher.ValidateSigninID(m.UserID, a.Limits)
+	}
 	if perr != nil {
 		writeProtocolError(w, perr)
 		return

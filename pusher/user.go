@@ -24,7 +24,8 @@ type UserData struct {
 }
 
 // ParseUserData reads user_data: a JSON object whose id is a non-empty string (pusher-js and Java
-// reject anything else), with the limits of presence members applied to id and user_info.
+// reject anything else) that ValidateSigninID accepts, with the limits of presence members applied
+// to id and user_info.
 func ParseUserData(userData string, limits Limits) (UserData, *Error) {
 	var d struct {
 		ID        json.RawMessage `json:"id"`
@@ -42,7 +43,34 @@ func ParseUserData(userData string, limits Limits) (UserData, *Error) {
 	if perr != nil {
 		return UserData{}, perr
 	}
+	if perr := ValidateSigninID(id, limits); perr != nil {
+		return UserData{}, perr
+	}
 	return UserData{ID: m.UserID, Info: m.Info, Watchlist: d.Watchlist}, nil
+}
+
+// ValidateSigninID refuses a sign-in id that the app's backend could not reach. A signed-in user is
+// reached through its channel #server-to-user-<id>: sendToUser publishes to it, and
+// terminate_connections closes the sockets that joined it. So an id is accepted only if that
+// channel is a valid channel name, by the very rule REST publishes are checked with: the characters
+// A–Z a–z 0–9 _ - = @ , . ; and a length within max_channel_name_length.
+//
+// Refusing, rather than widening what the REST API accepts, follows the server SDKs. pusher-http-php
+// validates "#server-to-user-<id>" against that same character set in sendToUser before sending,
+// so no other id can ever be sent to from PHP, whatever Herald accepts. pusher-http-node checks
+// only that the id is a non-empty string, in authenticateUser, sendToUser and
+// terminateUserConnections alike, but both SDKs put the id into the terminate path unescaped, so an
+// id with '/', '?', '#' or '%' never reaches its route. Both SDKs' authenticateUser sign any
+// non-empty id, so without this check a user would be signed in whom the backend can neither
+// message nor disconnect, and would learn it only from a 400 on the first sendToUser. Inside the
+// set, every call of both SDKs works. Presence user_ids are not concerned: no API addresses them.
+func ValidateSigninID(id string, limits Limits) *Error {
+	if ValidateChannelName(ServerToUserPrefix+id, limits.MaxChannelNameLength) == nil {
+		return nil
+	}
+	return Errorf("Invalid user_data: id %q cannot be reached by sendToUser or terminate_connections: "+
+		"use at most %d of A-Z a-z 0-9 _ - = @ , . ;", Truncate(id, 64),
+		min(limits.MaxUserIDLength, limits.MaxChannelNameLength-len(ServerToUserPrefix)))
 }
 
 // SigninSuccessFrame echoes user_data exactly as received; the SDKs parse it and read id.

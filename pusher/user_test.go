@@ -24,6 +24,44 @@ func TestParseUserData(t *testing.T) {
 	}
 }
 
+// TestSigninIDsAreReachable: sign-in accepts exactly the ids whose #server-to-user- channel a REST
+// publish accepts, so every signed-in user can be sent to and terminated; others are refused with
+// a message that says why.
+func TestSigninIDsAreReachable(t *testing.T) {
+	l := DefaultLimits()
+	for _, id := range []string{"42", "ann@example.com", "u_1-2=3,4.5;6", strings.Repeat("x", l.MaxUserIDLength)} {
+		if _, err := ParseUserData(`{"id":"`+id+`"}`, l); err != nil {
+			t.Errorf("id %q refused: %s", id, err.Message)
+		}
+	}
+	for _, id := range []string{"a b/é", "auth0|5f7c", "a/b", "50%", "a?b", "a#b", "a b", "é", `a\"b`, "a:b", `a\u0000b`} {
+		_, err := ParseUserData(`{"id":"`+id+`"}`, l)
+		if err == nil || !strings.Contains(err.Message, "cannot be reached by sendToUser or terminate_connections") ||
+			!strings.Contains(err.Message, "at most 128 of A-Z a-z 0-9 _ - = @ , . ;") {
+			t.Errorf("id %q: %v, want a refusal naming sendToUser", id, err)
+		}
+	}
+	// Short channel names shorten sign-in ids: the channel must fit.
+	short := l
+	short.MaxChannelNameLength = 20 // #server-to-user- and 4 characters
+	if _, err := ParseUserData(`{"id":"1234"}`, short); err != nil {
+		t.Errorf("4 characters refused under a 20-character channel limit: %s", err.Message)
+	}
+	if _, err := ParseUserData(`{"id":"12345"}`, short); err == nil || !strings.Contains(err.Message, "at most 4 of") {
+		t.Errorf("5 characters under a 20-character channel limit: %v", err)
+	}
+	// Property: whatever ParseUserData accepts, the publish rule accepts as a #server-to-user- channel.
+	for b := range 256 {
+		id := "u" + string(rune(b))
+		raw, _ := json.Marshal(map[string]string{"id": id})
+		if _, err := ParseUserData(string(raw), l); err == nil {
+			if perr := ValidateChannelName(ServerToUserPrefix+id, l.MaxChannelNameLength); perr != nil {
+				t.Errorf("id %q signs in but its channel is refused: %s", id, perr.Message)
+			}
+		}
+	}
+}
+
 func TestSigninSuccessFrameEchoesUserData(t *testing.T) {
 	userData := `{"id":"42","user_info":{"q":"\"quoted\""}}`
 	var f struct {

@@ -42,7 +42,8 @@ func runChurn(args []string, out io.Writer) error {
 	workers := fs.Int("workers", 16, "concurrent workers, each running one cycle at a time")
 	duration := fs.Duration("duration", 10*time.Second, "how long to start new cycles")
 	channels := fs.Int("channels", 0, "public channels the workers spread over (0: one per worker, so every cycle occupies and vacates one)")
-	nsources := fs.Int("sources", 8, "127.0.0.x source addresses to dial from, so closed sockets in TIME_WAIT do not exhaust the ports of one")
+	var nsources int
+	sourcesVar(fs, &nsources, 8, "(so closed sockets in TIME_WAIT do not exhaust the ports of one)")
 	cycleTimeout := fs.Duration("cycle-timeout", 10*time.Second, "upper bound on one cycle")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -56,7 +57,7 @@ func runChurn(args []string, out io.Writer) error {
 	if err := t.check("churn"); err != nil {
 		return err
 	}
-	srcs, err := newSources(*nsources)
+	srcs, err := newSources(nsources)
 	if err != nil {
 		return err
 	}

@@ -98,9 +98,8 @@ func runClientEvents(args []string, out io.Writer) error {
 	duration := fs.Duration("duration", 10*time.Second, "how long to send")
 	size := fs.Int("size", 100, "bytes of event data")
 	senders := fs.Int("senders", 4, "sending goroutines, each pacing its share of the connections")
-	connectRate := fs.Int("connect-rate", 2000, "connections opened per second")
-	parallel := fs.Int("parallel", 64, "dials in flight at once")
-	nsources := fs.Int("sources", 0, "127.0.0.x source addresses to dial from (0: one per 20,000 sockets)")
+	var d dialing
+	d.register(fs)
 	drain := fs.Duration("drain", 5*time.Second, "give up waiting for deliveries after this long without progress")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -110,10 +109,10 @@ func runClientEvents(args []string, out io.Writer) error {
 		return fmt.Errorf("--pairs must be between 1 and %d", maxSockets/2)
 	case *rate <= 0 || *rate > 10:
 		return fmt.Errorf("--rate must be in (0, 10]: the server refuses an 11th client event within a second")
-	case *duration <= 0 || *size < 1 || *size > 10240 || *senders < 1 || *connectRate < 1 || *parallel < 1 || *drain <= 0:
-		return fmt.Errorf("need duration > 0, 1 ≤ size ≤ 10240, senders ≥ 1, connect-rate ≥ 1, parallel ≥ 1, drain > 0")
+	case *duration <= 0 || *size < 1 || *size > 10240 || *senders < 1 || *drain <= 0:
+		return fmt.Errorf("need duration > 0, 1 ≤ size ≤ 10240, senders ≥ 1, drain > 0")
 	}
-	srcs, ctx, cancel, err := t.start("client-events", *nsources, 2**pairs)
+	srcs, ctx, cancel, err := t.start("client-events", &d, 2**pairs)
 	if err != nil {
 		return err
 	}
@@ -130,7 +129,7 @@ func runClientEvents(args []string, out io.Writer) error {
 	}
 	authorize := clients.SignedAuthorizer(t.key, t.secret, nil)
 	wsURL := t.wsURL()
-	o := dialPlan{n: len(sides), rate: *connectRate, parallel: *parallel}.run(ctx, func(ctx context.Context, i int) (*clients.Conn, error) {
+	o := d.plan(len(sides)).run(ctx, func(ctx context.Context, i int) (*clients.Conn, error) {
 		s := sides[i]
 		c, err := openSubscribed(ctx, wsURL, s.channel, srcs.options(i, 4, s.onEvent), authorize)
 		if err == nil {
@@ -142,7 +141,7 @@ func runClientEvents(args []string, out io.Writer) error {
 	res.Connected, res.ConnectFailed, res.FirstFailure = o.ok, o.failed, o.firstFailure
 	defer func() {
 		if o.conns != nil {
-			closeAll(o.conns, *parallel)
+			closeAll(o.conns, d.parallel)
 		}
 	}()
 	// Only pairs with both sides connected send.
@@ -224,7 +223,7 @@ func runClientEvents(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res.Disconnected = closeAll(o.conns, *parallel)
+	res.Disconnected = closeAll(o.conns, d.parallel)
 	o.conns = nil
 	for i, c := range active {
 		partner := active[i^1] // pairs are adjacent in active

@@ -69,13 +69,13 @@ func runConns(args []string, out io.Writer) error {
 	t.register(fs, false, 5*time.Minute)
 	n := fs.Int("n", 1000, "connections to open (at most 19500: one process's open-files limit)")
 	channels := fs.Int("channels", 100, "public channels the connections are spread over")
-	rate := fs.Int("rate", 2000, "connections opened per second")
-	parallel := fs.Int("parallel", 64, "dials in flight at once")
+	var d dialing
+	d.register(fs)
+	fs.IntVar(&d.connectRate, "rate", 2000, "the same as --connect-rate (the name bench.sh and docs/BENCHMARKS.md use)")
 	hold := fs.Duration("hold", 3*time.Second, "how long to hold the connections before measuring")
 	rounds := fs.Int("rounds", 1, "open-hold-close rounds (the leak check uses 10)")
 	settle := fs.Duration("settle", 3*time.Second, "wait after closing a round before measuring RSS")
 	idleSettle := fs.Duration("idle-settle", 0, "with --rounds > 1: after the first and the last round, wait up to this long for the server to return freed memory (0: no such wait)")
-	nsources := fs.Int("sources", 0, "127.0.0.x source addresses to dial from (0: one per 20,000 sockets of the whole run)")
 	debugURL := fs.String("debug-url", "", "the server's debug listener (herald --debug-addr), e.g. http://127.0.0.1:6060, for its goroutine count (empty: not measured)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -85,17 +85,17 @@ func runConns(args []string, out io.Writer) error {
 			return err
 		}
 	}
-	if *n < 1 || *n > maxSockets || *channels < 1 || *rate < 1 || *parallel < 1 || *rounds < 1 || *rounds > 100 {
-		return fmt.Errorf("need 1 ≤ n ≤ %d, channels ≥ 1, rate ≥ 1, parallel ≥ 1, 1 ≤ rounds ≤ 100", maxSockets)
+	if *n < 1 || *n > maxSockets || *channels < 1 || *rounds < 1 || *rounds > 100 {
+		return fmt.Errorf("need 1 ≤ n ≤ %d, channels ≥ 1, 1 ≤ rounds ≤ 100", maxSockets)
 	}
-	srcs, ctx, cancel, err := t.start("conns", *nsources, *n**rounds)
+	srcs, ctx, cancel, err := t.start("conns", &d, *n**rounds)
 	if err != nil {
 		return err
 	}
 	defer cancel()
 
 	res := connsResult{Bench: "conns", Label: t.label, Connections: *n, Channels: *channels, ServerPID: t.pid,
-		HoldSeconds: hold.Seconds(), ConnectRateHz: *rate, Sources: max(len(srcs), 1)}
+		HoldSeconds: hold.Seconds(), ConnectRateHz: d.connectRate, Sources: max(len(srcs), 1)}
 	before, err := sampleServer(t.pid)
 	if err != nil {
 		return err
@@ -113,7 +113,7 @@ func runConns(args []string, out io.Writer) error {
 		return err
 	}
 
-	plan := dialPlan{n: *n, rate: *rate, parallel: *parallel}
+	plan := d.plan(*n)
 	wsURL := t.wsURL()
 	for r := 1; r <= *rounds && ctx.Err() == nil; r++ {
 		o := plan.run(ctx, func(ctx context.Context, i int) (*clients.Conn, error) {
@@ -129,7 +129,7 @@ func runConns(args []string, out io.Writer) error {
 				return err
 			}
 		}
-		ended := closeAll(o.conns, *parallel)
+		ended := closeAll(o.conns, d.parallel)
 		round := connsRound{Round: r, OK: o.ok, Failed: o.failed, Ended: ended, RSSOpen: open.rss}
 		if o.ok > 0 && t.pid > 0 {
 			round.BytesPerConn = (open.rss - before.rss) / o.ok

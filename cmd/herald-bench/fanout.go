@@ -95,9 +95,8 @@ func runFanout(args []string, out io.Writer) error {
 	inflight := fs.Int("inflight", 4, "REST requests in flight at once")
 	window := fs.Int("window", 32, "events published but not yet delivered to every subscriber before the publisher waits; 0: no window")
 	channel := fs.String("channel", "bench-fanout", "the channel")
-	connectRate := fs.Int("connect-rate", 2000, "connections opened per second")
-	parallel := fs.Int("parallel", 64, "dials in flight at once")
-	nsources := fs.Int("sources", 0, "127.0.0.x source addresses to dial from (0: one per 20,000 sockets)")
+	var d dialing
+	d.register(fs)
 	drain := fs.Duration("drain", 10*time.Second, "give up waiting for deliveries after this long without progress")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -107,10 +106,10 @@ func runFanout(args []string, out io.Writer) error {
 		return fmt.Errorf("--subs must be between 1 and %d (one process's sockets)", maxSockets-*inflight)
 	case *events < 1 || int64(*events)*int64(*subs) > 1e9:
 		return fmt.Errorf("--events must be ≥ 1 and events × subs ≤ 10⁹")
-	case *size < 1 || *size > 1<<20 || *rate < 0 || *inflight < 1 || *window < 0 || *connectRate < 1 || *parallel < 1 || *drain <= 0:
-		return fmt.Errorf("need 1 ≤ size ≤ 1 MiB, rate ≥ 0, inflight ≥ 1, window ≥ 0, connect-rate ≥ 1, parallel ≥ 1, drain > 0")
+	case *size < 1 || *size > 1<<20 || *rate < 0 || *inflight < 1 || *window < 0 || *drain <= 0:
+		return fmt.Errorf("need 1 ≤ size ≤ 1 MiB, rate ≥ 0, inflight ≥ 1, window ≥ 0, drain > 0")
 	}
-	srcs, ctx, cancel, err := t.start("fanout", *nsources, *subs)
+	srcs, ctx, cancel, err := t.start("fanout", &d, *subs)
 	if err != nil {
 		return err
 	}
@@ -121,7 +120,7 @@ func runFanout(args []string, out io.Writer) error {
 	run := &fanoutRun{events: *events}
 	subscribers := make([]*fanoutSub, *subs)
 	wsURL := t.wsURL()
-	o := dialPlan{n: *subs, rate: *connectRate, parallel: *parallel}.run(ctx, func(ctx context.Context, i int) (*clients.Conn, error) {
+	o := d.plan(*subs).run(ctx, func(ctx context.Context, i int) (*clients.Conn, error) {
 		s := &fanoutSub{run: run, index: i, seen: newSeqSet(*events)}
 		c, err := openSubscribed(ctx, wsURL, *channel, srcs.options(i, 4, s.onEvent), nil)
 		if err == nil {
@@ -133,7 +132,7 @@ func runFanout(args []string, out io.Writer) error {
 	res.Connected, res.ConnectFailed, res.FirstFailure = o.ok, o.failed, o.firstFailure
 	defer func() {
 		if o.conns != nil {
-			closeAll(o.conns, *parallel)
+			closeAll(o.conns, d.parallel)
 		}
 	}()
 	if o.ok == 0 {
@@ -216,7 +215,7 @@ publish:
 	}
 
 	// Close first: Close waits for each reader to end, after which its seqSet may be read.
-	res.Disconnected = closeAll(o.conns, *parallel)
+	res.Disconnected = closeAll(o.conns, d.parallel)
 	o.conns = nil
 	for _, s := range subscribers {
 		if s == nil {

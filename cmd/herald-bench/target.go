@@ -43,12 +43,40 @@ func (t *target) register(fs *flag.FlagSet, withREST bool, timeout time.Duration
 	fs.DurationVar(&t.timeout, "timeout", timeout, "upper bound on the whole run")
 }
 
-// start readies a run: it checks the target, picks the source addresses for a run of sockets sockets
-// (nsources 0: one per 20,000) and returns the run's context, bounded by --timeout.
-func (t *target) start(bench string, nsources, sockets int) (sources, context.Context, context.CancelFunc, error) {
+// dialing is the flags of the subcommands that open their sockets up front through a dialPlan.
+type dialing struct {
+	connectRate int // dials started per second
+	parallel    int // dials in flight at once
+	sources     int // 127.0.0.x source addresses; 0: one per 20,000 sockets
+}
+
+// register adds --connect-rate, --parallel and --sources.
+func (d *dialing) register(fs *flag.FlagSet) {
+	fs.IntVar(&d.connectRate, "connect-rate", 2000, "connections opened per second")
+	fs.IntVar(&d.parallel, "parallel", 64, "dials in flight at once")
+	sourcesVar(fs, &d.sources, 0, "(0: one per 20,000 sockets of the whole run)")
+}
+
+// plan opens n sockets as the flags say.
+func (d *dialing) plan(n int) dialPlan {
+	return dialPlan{n: n, rate: d.connectRate, parallel: d.parallel}
+}
+
+// sourcesVar adds --sources; why says what the default means or why it is what it is.
+func sourcesVar(fs *flag.FlagSet, p *int, def int, why string) {
+	fs.IntVar(p, "sources", def, "127.0.0.x source addresses to dial from "+why)
+}
+
+// start readies a run of sockets sockets dialled as d says: it checks the target and d, picks the
+// source addresses and returns the run's context, bounded by --timeout.
+func (t *target) start(bench string, d *dialing, sockets int) (sources, context.Context, context.CancelFunc, error) {
 	if err := t.check(bench); err != nil {
 		return nil, nil, nil, err
 	}
+	if d.connectRate < 1 || d.parallel < 1 {
+		return nil, nil, nil, fmt.Errorf("need --connect-rate ≥ 1 and --parallel ≥ 1")
+	}
+	nsources := d.sources
 	if nsources == 0 {
 		nsources = autoSources(sockets)
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // appVar marks the default app as customised whenever one of its settings is given, so Herald can
@@ -67,23 +68,61 @@ func stringVar(p *string) flag.Value {
 }
 
 func intVar(p *int) flag.Value {
-	return value[int]{p: p, parse: func(s string) (int, error) {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil {
-			return 0, errors.New("must be a whole number")
-		}
-		return n, nil
-	}}
+	return value[int]{p: p, parse: parseInt}
 }
 
-// secondsVar reads a duration in seconds; fractions are allowed (0.5).
-func secondsVar(p *float64) flag.Value {
-	return value[float64]{p: p, parse: func(s string) (float64, error) {
+func parseInt(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return 0, errors.New("must be a whole number")
+	}
+	return n, nil
+}
+
+// optionalIntVar is intVar for a setting whose absence means something of its own: the field stays
+// nil until the setting is given.
+func optionalIntVar(p **int) flag.Value { return optionalInt{p} }
+
+type optionalInt struct{ p **int }
+
+func (v optionalInt) String() string {
+	if v.p == nil || *v.p == nil {
+		return ""
+	}
+	return strconv.Itoa(**v.p)
+}
+
+func (v optionalInt) Set(s string) error {
+	n, err := parseInt(s)
+	if err == nil {
+		*v.p = &n
+	}
+	return err
+}
+
+// seconds is every duration setting: a number of seconds, fractions allowed (0.5), so config files
+// and environment variables written with whole numbers keep working.
+type seconds float64
+
+// duration converts s, saturating instead of overflowing past about 292 years either way.
+func (s seconds) duration() time.Duration {
+	switch ns := float64(s) * float64(time.Second); {
+	case ns >= math.MaxInt64:
+		return math.MaxInt64
+	case ns <= math.MinInt64:
+		return math.MinInt64
+	default:
+		return time.Duration(ns)
+	}
+}
+
+func secondsVar(p *seconds) flag.Value {
+	return value[seconds]{p: p, parse: func(s string) (seconds, error) {
 		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 			return 0, errors.New("must be a number of seconds")
 		}
-		return f, nil
+		return seconds(f), nil
 	}}
 }
 

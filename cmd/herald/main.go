@@ -29,9 +29,11 @@ func main() {
 	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stderr))
 }
 
-// run starts Herald and blocks until SIGINT or SIGTERM has shut it down; it returns the exit code.
+// run starts Herald and blocks until SIGINT or SIGTERM has shut it down. It returns the exit code: 2
+// for a setting Herald cannot start with, 1 for a listener that cannot open or a shutdown that ran out
+// of time.
 func run(args []string, lookup func(string) (string, bool), stderr io.Writer) int {
-	o, err := loadOptions(args, lookup, stderr)
+	h, err := newHerald(args, lookup, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -39,53 +41,86 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 		fmt.Fprintf(stderr, "herald: %v\n", err)
 		return 2
 	}
-	log, err := newLogger(o, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "herald: %v\n", err)
-		return 2
-	}
-	hooks, err := webhooks.New(o.webhookConfig(&log))
-	if err != nil {
-		fmt.Fprintf(stderr, "herald: %v\n", err)
-		return 2
-	}
-	cfg, err := o.serverConfig(&log)
-	if err != nil {
-		fmt.Fprintf(stderr, "herald: %v\n", err)
-		return 2
-	}
-	cfg.Hooks = hooks
-	srv, err := channels.New(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "herald: %v\n", err)
-		return 2
-	}
-	warnAboutApps(o, &log)
-
 	// Signals are caught from before the listener opens, so a SIGTERM never finds the default action.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-
-	ln, err := net.Listen("tcp", o.Addr)
+	ln, dbg, err := h.listen()
 	if err != nil {
-		fmt.Fprintf(stderr, "herald: listen on %s: %v\n", o.Addr, err)
+		fmt.Fprintf(stderr, "herald: %v\n", err)
 		return 1
 	}
-	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          nil,
-	}
-	if o.DebugAddr != "" {
-		dbg, addr, err := serveDebug(o.DebugAddr)
-		if err != nil {
-			fmt.Fprintf(stderr, "herald: debug listener on %s: %v\n", o.DebugAddr, err)
-			return 1
-		}
+	if dbg != nil {
 		defer dbg.Close()
-		log.Info().Str("addr", addr.String()).Msg("profiles served on /debug/pprof/")
 	}
+	return h.serve(ctx, stop, ln)
+}
+
+// herald is the wired process: settings, logger, channels server, webhook dispatcher, and the count
+// of net/http's own errors.
+type herald struct {
+	o          *options
+	log        zerolog.Logger
+	srv        *channels.Server
+	hooks      *webhooks.Dispatcher
+	httpErrors *httpErrors
+}
+
+// newHerald reads the settings and builds everything that needs no listener. Every error is a
+// setting Herald cannot start with.
+func newHerald(args []string, lookup func(string) (string, bool), stderr io.Writer) (*herald, error) {
+	o, err := loadOptions(args, lookup, stderr)
+	if err != nil {
+		return nil, err
+	}
+	h := &herald{o: o}
+	if h.log, err = newLogger(o, stderr); err != nil {
+		return nil, err
+	}
+	h.httpErrors = newHTTPErrors(&h.log)
+	if h.hooks, err = webhooks.New(o.webhookConfig(&h.log)); err != nil {
+		return nil, err
+	}
+	cfg, err := o.serverConfig(&h.log)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Hooks = h.hooks
+	if h.srv, err = channels.New(cfg); err != nil {
+		return nil, err
+	}
+	if limit, ok := openFilesLimit(); ok {
+		if n, derived := o.maxConnections(limit, ok); derived {
+			h.log.Info().Int("max_connections", n).Uint64("open_files_limit", limit).
+				Msg("max_connections derived from the open-files limit; set max_connections to choose another")
+		}
+	}
+	warnAboutApps(o, &h.log)
+	return h, nil
+}
+
+// listen opens the public listener and, if configured, the debug one.
+func (h *herald) listen() (net.Listener, *http.Server, error) {
+	ln, err := net.Listen("tcp", h.o.Addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on %s: %w", h.o.Addr, err)
+	}
+	if h.o.DebugAddr == "" {
+		return ln, nil, nil
+	}
+	dbg, addr, err := serveDebug(h.o.DebugAddr)
+	if err != nil {
+		ln.Close()
+		return nil, nil, fmt.Errorf("debug listener on %s: %w", h.o.DebugAddr, err)
+	}
+	h.log.Info().Str("addr", addr.String()).Msg("profiles served on /debug/pprof/")
+	return ln, dbg, nil
+}
+
+// serve answers on ln until ctx ends, then shuts down in order: connections, HTTP, webhooks. stop
+// releases the signals, so a second one kills the process at once.
+func (h *herald) serve(ctx context.Context, stop func(), ln net.Listener) int {
+	o, log, srv, hooks := h.o, &h.log, h.srv, h.hooks
+	httpSrv := o.httpServer(srv.Handler(), h.httpErrors)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	go releaseAfterDrops(ctx, srv.Connections, memoryCheckInterval, freeOSMemory)
@@ -101,7 +136,7 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 	stop() // a second signal now kills the process at once
 
 	log.Info().Int("connections", srv.Connections()).Msg("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Duration(o.ShutdownTimeout)*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout.duration())
 	defer cancel()
 	code := 0
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -125,37 +160,34 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 	log.Info().Int64("connections_accepted", stats.ConnectionsAccepted.Load()).
 		Int64("slow_consumers", stats.SlowConsumers.Load()).
 		Int64("webhooks_delivered", wh.Delivered).Int64("webhooks_retried", wh.Retried).
-		Dict("webhooks_dropped", dropped).Msg("herald stopped")
+		Dict("webhooks_dropped", dropped).Int64("http_errors", h.httpErrors.Count()).Msg("herald stopped")
 	return code
 }
 
 // serverConfig turns options into the channels package's Config.
 func (o *options) serverConfig(log *zerolog.Logger) (channels.Config, error) {
 	cfg := channels.Config{
-		CacheTTL:             time.Duration(o.CacheTTL) * time.Second,
-		WatchlistGrace:       seconds(o.WatchlistGrace),
+		CacheTTL:             o.CacheTTL.duration(),
+		WatchlistGrace:       o.WatchlistGrace.duration(),
 		PathPrefix:           o.PathPrefix,
-		ActivityTimeout:      time.Duration(o.ActivityTimeout) * time.Second,
-		PongTimeout:          time.Duration(o.PongTimeout) * time.Second,
-		MaxConnections:       o.MaxConnections,
+		ActivityTimeout:      o.ActivityTimeout.duration(),
+		PongTimeout:          o.PongTimeout.duration(),
 		MaxQueueBytes:        o.MaxQueueBytes,
 		MaxFrameBytes:        o.MaxFrameBytes,
 		NoSubscriptionErrors: !o.SubscriptionErrors,
 		TrustForwardedProto:  o.TrustForwardedProto,
 		Logger:               log,
 	}
+	cfg.MaxConnections, _ = o.maxConnections(openFilesLimit())
+	cfg.TokenKeys = map[string]auth.TokenKey{}
 	for _, a := range o.apps() {
 		cfg.Apps = append(cfg.Apps, a.app())
 		key, err := a.tokenKey()
 		if err != nil {
 			return cfg, err
 		}
-		if key != nil {
-			if cfg.TokenKeys == nil {
-				cfg.TokenKeys = map[string]auth.TokenKey{}
-			}
-			cfg.TokenKeys[a.ID] = *key
-		}
+		key.MaxLifetime = o.TokenMaxLifetime.duration()
+		cfg.TokenKeys[a.ID] = key
 	}
 	return cfg, nil
 }
@@ -168,8 +200,6 @@ func (o *options) webhookEndpoints() int {
 	}
 	return n
 }
-
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // warnAboutApps says loudly when the public default secret is in use, and when default-app settings
 // are ignored because the config file lists apps.

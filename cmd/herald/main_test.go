@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -164,4 +165,120 @@ func TestRunFlushesWebhooksOnShutdown(t *testing.T) {
 	default:
 		t.Fatal("herald exited without delivering channel_vacated")
 	}
+}
+
+// TestRunExitCodes: a setting Herald cannot start with exits 2, a listener that cannot open exits 1,
+// each with one "herald: " line naming the cause; --help exits 0.
+func TestRunExitCodes(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--help"}, 0, ""},
+		{[]string{"--log-level", "loud"}, 2, "herald: log_level (HERALD_LOG_LEVEL)"},
+		{[]string{"--addr", "127.0.0.1:0", "--webhook-url", "ftp://x"}, 2, "herald: webhook_url (HERALD_WEBHOOK_URL)"},
+		{[]string{"--addr", busy.Addr().String()}, 1, "herald: listen on " + busy.Addr().String()},
+		{[]string{"--addr", "127.0.0.1:0", "--debug-addr", busy.Addr().String()}, 1, "herald: debug listener on " + busy.Addr().String()},
+	} {
+		var out strings.Builder
+		code := run(tt.args, env(nil), &out)
+		last := strings.TrimSpace(out.String())
+		if i := strings.LastIndexByte(last, '\n'); i >= 0 {
+			last = last[i+1:]
+		}
+		if code != tt.code || (tt.want != "" && !strings.HasPrefix(last, tt.want)) {
+			t.Errorf("run(%q) = %d, last line %q; want %d and %q", tt.args, code, last, tt.code, tt.want)
+		}
+	}
+}
+
+// TestRunCapsTokenLifetime: token_max_lifetime reaches the token endpoints; a longer-lived token is
+// refused with a message naming the setting, a shorter one is accepted.
+func TestRunCapsTokenLifetime(t *testing.T) {
+	addrs, exit := startRun(t, []string{"--addr", "127.0.0.1:0"}, map[string]string{"HERALD_TOKEN_MAX_LIFETIME": "3600"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, tt := range []struct {
+		ttl    time.Duration
+		status int
+		want   string
+	}{
+		{time.Hour, http.StatusOK, `"user_data"`},
+		{2 * time.Hour, http.StatusUnauthorized, "token lifetime exceeds the 1h maximum (token_max_lifetime)"},
+	} {
+		token, err := auth.NewToken(defaultAppID, []byte(defaultAppSecret), auth.TokenClaims{UserID: "42"}, tt.ttl, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addrs[listening]+"/apps/"+defaultAppID+"/auth/user",
+			strings.NewReader("socket_id=1.2"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || !strings.Contains(string(body), tt.want) {
+			t.Errorf("%v token: %d %s, want %d %s", tt.ttl, resp.StatusCode, body, tt.status, tt.want)
+		}
+	}
+	sigterm(t)
+	expectExit(ctx, t, exit)
+}
+
+// TestRunSigninIDsAreReachable: sign-in refuses an id that sendToUser could not reach, saying so,
+// and a user signed in with an id it accepts is reached by sendToUser and terminate_connections.
+func TestRunSigninIDsAreReachable(t *testing.T) {
+	addrs, exit := startRun(t, []string{"--addr", "127.0.0.1:0"}, nil)
+	addr := addrs[listening]
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := clients.Dial(ctx, "ws://"+addr+"/app/"+defaultAppKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	signin := func(userData string) clients.Event {
+		t.Helper()
+		if err := c.Signin(ctx, userData, auth.SignUser(defaultAppKey, defaultAppSecret, c.SocketID(), userData)); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := c.WaitFor(ctx, func(e clients.Event) bool {
+			return e.Event == pusher.EventError || e.Event == pusher.EventSigninSuccess
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	if ev := signin(`{"id":"a b/é"}`); ev.Event != pusher.EventError || !strings.Contains(ev.Data, "cannot be reached by sendToUser") {
+		t.Fatalf("sign-in as \"a b/é\": %s %s, want a pusher:error saying why", ev.Event, ev.Data)
+	}
+	const id = "ann@example.com"
+	if ev := signin(`{"id":"` + id + `"}`); ev.Event != pusher.EventSigninSuccess {
+		t.Fatalf("sign-in as %s: %s %s", id, ev.Event, ev.Data)
+	}
+	rest := clients.NewREST(clients.RESTConfig{BaseURL: "http://" + addr, AppID: defaultAppID, Key: defaultAppKey, Secret: defaultAppSecret})
+	if _, err := rest.Trigger(ctx, []string{pusher.ServerToUserPrefix + id}, "hello", `"hi"`, nil); err != nil {
+		t.Fatalf("sendToUser: %v", err)
+	}
+	if _, err := c.WaitFor(ctx, func(e clients.Event) bool { return e.Event == "hello" }); err != nil {
+		t.Fatalf("sendToUser did not arrive: %v", err)
+	}
+	if err := rest.TerminateUserConnections(ctx, id); err != nil {
+		t.Fatalf("terminate: %v", err)
+	}
+	if _, err := c.WaitFor(ctx, func(clients.Event) bool { return false }); c.CloseStatus() != pusher.CodeUnauthorized {
+		t.Errorf("after terminate: close %d (%v), want 4009", c.CloseStatus(), err)
+	}
+	sigterm(t)
+	expectExit(ctx, t, exit)
 }

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
+	"time"
 
 	"github.com/herald-rt/herald/auth"
 	"github.com/herald-rt/herald/pusher"
@@ -20,21 +22,24 @@ type options struct {
 	Addr                 string       `json:"addr"`
 	DebugAddr            string       `json:"debug_addr"`
 	PathPrefix           string       `json:"path_prefix"`
-	ActivityTimeout      int          `json:"activity_timeout"`
-	PongTimeout          int          `json:"pong_timeout"`
-	ShutdownTimeout      int          `json:"shutdown_timeout"`
-	MaxConnections       int          `json:"max_connections"`
+	ActivityTimeout      seconds      `json:"activity_timeout"`
+	PongTimeout          seconds      `json:"pong_timeout"`
+	ShutdownTimeout      seconds      `json:"shutdown_timeout"`
+	MaxConnections       *int         `json:"max_connections"` // nil: derived from the open-files limit
 	MaxQueueBytes        int          `json:"max_queue_bytes"`
 	MaxFrameBytes        int          `json:"max_frame_bytes"`
+	MaxHeaderBytes       int          `json:"max_header_bytes"`
+	ReadHeaderTimeout    seconds      `json:"read_header_timeout"`
 	SubscriptionErrors   bool         `json:"subscription_errors"`
 	TrustForwardedProto  bool         `json:"trust_forwarded_proto"`
 	LogFormat            string       `json:"log_format"`
 	LogLevel             string       `json:"log_level"`
-	WebhookDelay         float64      `json:"webhook_delay"`     // seconds; 0: removals at once
-	WebhookTimeout       float64      `json:"webhook_timeout"`   // seconds per attempt
-	WebhookRetryFor      float64      `json:"webhook_retry_for"` // seconds; 0: no retries
-	CacheTTL             int          `json:"cache_ttl"`         // seconds a cache channel keeps its event
-	WatchlistGrace       float64      `json:"watchlist_grace"`   // seconds before a departed user is offline
+	WebhookDelay         seconds      `json:"webhook_delay"`      // 0: removals at once
+	WebhookTimeout       seconds      `json:"webhook_timeout"`    // per attempt
+	WebhookRetryFor      seconds      `json:"webhook_retry_for"`  // 0: no retries
+	CacheTTL             seconds      `json:"cache_ttl"`          // how long a cache channel keeps its event
+	TokenMaxLifetime     seconds      `json:"token_max_lifetime"` // how far a token's exp may lie after its iat
+	WatchlistGrace       seconds      `json:"watchlist_grace"`    // before a departed user is offline
 	Apps                 []appOptions `json:"apps"`
 	defaultApp           appOptions
 	configPath           string
@@ -54,7 +59,7 @@ type appOptions struct {
 	SubscriptionCount bool `json:"subscription_count"`
 	// AuthorizationTimeout closes connections that neither sign in nor join a private or presence
 	// channel within this many seconds (4009); 0: off.
-	AuthorizationTimeout float64 `json:"authorization_timeout"`
+	AuthorizationTimeout seconds `json:"authorization_timeout"`
 	// TokenSecret verifies HS256 tokens of the token authorization endpoints instead of the app secret;
 	// TokenPublicKeyFile (a PEM file) switches them to RS256 or ES256. At most one of the two.
 	TokenSecret        string `json:"token_secret"`
@@ -80,12 +85,15 @@ func defaultOptions() options {
 		ActivityTimeout:    120,
 		PongTimeout:        30,
 		ShutdownTimeout:    10,
+		MaxHeaderBytes:     defaultMaxHeaderBytes,
+		ReadHeaderTimeout:  10,
 		SubscriptionErrors: true,
 		WebhookDelay:       3,
 		WebhookTimeout:     10,
 		WebhookRetryFor:    300,
 		CacheTTL:           1800,
 		WatchlistGrace:     3,
+		TokenMaxLifetime:   seconds(auth.DefaultTokenMaxLifetime / time.Second),
 		LogFormat:          "json",
 		LogLevel:           "info",
 		defaultApp: appOptions{
@@ -93,6 +101,10 @@ func defaultOptions() options {
 		},
 	}
 }
+
+// maxFrameBytes bounds max_frame_bytes: a Pusher message is at most a few tens of kilobytes (10 KB of
+// event data by default), and a frame limit is memory every connection may claim.
+const maxFrameBytes = 16 << 20
 
 // setting is one option reachable by flag and environment variable.
 type setting struct {
@@ -106,12 +118,14 @@ func (o *options) settings() []setting {
 		{"addr", "HERALD_ADDR", "listen address", stringVar(&o.Addr)},
 		{"debug-addr", "HERALD_DEBUG_ADDR", "serve Go's pprof profiles on this private address, e.g. 127.0.0.1:6060 (empty: off)", stringVar(&o.DebugAddr)},
 		{"path-prefix", "HERALD_PATH_PREFIX", "also serve every route under this prefix, e.g. /admin/wss", stringVar(&o.PathPrefix)},
-		{"activity-timeout", "HERALD_ACTIVITY_TIMEOUT", "seconds of client silence before a Ping probe", intVar(&o.ActivityTimeout)},
-		{"pong-timeout", "HERALD_PONG_TIMEOUT", "seconds a probed client has to answer before close 4201", intVar(&o.PongTimeout)},
-		{"shutdown-timeout", "HERALD_SHUTDOWN_TIMEOUT", "seconds a graceful shutdown may take", intVar(&o.ShutdownTimeout)},
-		{"max-connections", "HERALD_MAX_CONNECTIONS", "connections this node accepts, 0 = unlimited", intVar(&o.MaxConnections)},
+		{"activity-timeout", "HERALD_ACTIVITY_TIMEOUT", "seconds of client silence before a Ping probe", secondsVar(&o.ActivityTimeout)},
+		{"pong-timeout", "HERALD_PONG_TIMEOUT", "seconds a probed client has to answer before close 4201", secondsVar(&o.PongTimeout)},
+		{"shutdown-timeout", "HERALD_SHUTDOWN_TIMEOUT", "seconds a graceful shutdown may take", secondsVar(&o.ShutdownTimeout)},
+		{"max-connections", "HERALD_MAX_CONNECTIONS", "connections this node accepts, 0 = unlimited (default: the open-files limit less max(256, 10%))", optionalIntVar(&o.MaxConnections)},
 		{"max-queue-bytes", "HERALD_MAX_QUEUE_BYTES", "backlog per client before it is cut off as slow (4100), 0 = 1 MiB", intVar(&o.MaxQueueBytes)},
 		{"max-frame-bytes", "HERALD_MAX_FRAME_BYTES", "largest inbound frame, 0 = 64 KiB", intVar(&o.MaxFrameBytes)},
+		{"max-header-bytes", "HERALD_MAX_HEADER_BYTES", "largest HTTP request line and headers; larger requests get 431", intVar(&o.MaxHeaderBytes)},
+		{"read-header-timeout", "HERALD_READ_HEADER_TIMEOUT", "seconds a client has to send its HTTP request headers", secondsVar(&o.ReadHeaderTimeout)},
 		{"subscription-errors", "HERALD_SUBSCRIPTION_ERRORS", "send pusher:subscription_error on failed subscriptions", boolVar(&o.SubscriptionErrors)},
 		{"trust-forwarded-proto", "HERALD_TRUST_FORWARDED_PROTO", "treat X-Forwarded-Proto: https as TLS", boolVar(&o.TrustForwardedProto)},
 		{"log-format", "HERALD_LOG_FORMAT", "json or console", stringVar(&o.LogFormat)},
@@ -119,8 +133,9 @@ func (o *options) settings() []setting {
 		{"webhook-delay", "HERALD_WEBHOOK_DELAY", "seconds channel_vacated and member_removed wait for the channel or member to come back, 0 = none", secondsVar(&o.WebhookDelay)},
 		{"webhook-timeout", "HERALD_WEBHOOK_TIMEOUT", "seconds one webhook attempt may take", secondsVar(&o.WebhookTimeout)},
 		{"webhook-retry-for", "HERALD_WEBHOOK_RETRY_FOR", "seconds a failing webhook is retried before it is dropped, 0 = no retries", secondsVar(&o.WebhookRetryFor)},
-		{"cache-ttl", "HERALD_CACHE_TTL", "seconds a cache channel keeps its last event", intVar(&o.CacheTTL)},
+		{"cache-ttl", "HERALD_CACHE_TTL", "seconds a cache channel keeps its last event", secondsVar(&o.CacheTTL)},
 		{"watchlist-grace", "HERALD_WATCHLIST_GRACE", "seconds before a watched user who left is reported offline", secondsVar(&o.WatchlistGrace)},
+		{"token-max-lifetime", "HERALD_TOKEN_MAX_LIFETIME", "seconds a token of the token authorization endpoints may live (exp after iat)", secondsVar(&o.TokenMaxLifetime)},
 		{"app-id", "HERALD_APP_ID", "default app: id (ignored when the config file lists apps)", o.appVar(stringVar(&o.defaultApp.ID))},
 		{"app-key", "HERALD_APP_KEY", "default app: key", o.appVar(stringVar(&o.defaultApp.Key))},
 		{"app-secret", "HERALD_APP_SECRET", "default app: secret", o.appVar(stringVar(&o.defaultApp.Secret))},
@@ -208,7 +223,11 @@ func describeJSONError(b []byte, err error) error {
 	case errors.As(err, &syntax):
 		offset = syntax.Offset
 	case errors.As(err, &typ):
-		return fmt.Errorf("line %d: field %q must be %s, not JSON %s", lineOf(b, typ.Offset), typ.Field, typ.Type, typ.Value)
+		want := typ.Type.String()
+		if typ.Type == reflect.TypeFor[seconds]() {
+			want = "a number of seconds"
+		}
+		return fmt.Errorf("line %d: field %q must be %s, not JSON %s", lineOf(b, typ.Offset), typ.Field, want, typ.Value)
 	}
 	if offset >= 0 {
 		return fmt.Errorf("line %d: %w", lineOf(b, offset), err)
@@ -224,28 +243,19 @@ func (o *options) validate() error {
 	switch {
 	case o.Addr == "":
 		return errors.New("addr (HERALD_ADDR) is empty")
-	case o.ActivityTimeout <= 0:
-		return errors.New("activity_timeout (HERALD_ACTIVITY_TIMEOUT) must be a positive number of seconds")
-	case o.PongTimeout <= 0:
-		return errors.New("pong_timeout (HERALD_PONG_TIMEOUT) must be a positive number of seconds")
-	case o.ShutdownTimeout <= 0:
-		return errors.New("shutdown_timeout (HERALD_SHUTDOWN_TIMEOUT) must be a positive number of seconds")
-	case o.MaxConnections < 0 || o.MaxQueueBytes < 0 || o.MaxFrameBytes < 0:
+	case o.MaxConnections != nil && *o.MaxConnections < 0 || o.MaxQueueBytes < 0 || o.MaxFrameBytes < 0:
 		return errors.New("max_connections, max_queue_bytes and max_frame_bytes must not be negative")
+	case o.MaxFrameBytes > maxFrameBytes:
+		return fmt.Errorf("max_frame_bytes (HERALD_MAX_FRAME_BYTES) %d is over the maximum of %d (16 MiB)", o.MaxFrameBytes, maxFrameBytes)
+	case o.MaxHeaderBytes < minMaxHeaderBytes || o.MaxHeaderBytes > maxMaxHeaderBytes:
+		return fmt.Errorf("max_header_bytes (HERALD_MAX_HEADER_BYTES) %d must be between %d and %d", o.MaxHeaderBytes, minMaxHeaderBytes, maxMaxHeaderBytes)
 	case o.PathPrefix != "" && (!strings.HasPrefix(o.PathPrefix, "/") || strings.HasSuffix(o.PathPrefix, "/")):
 		return fmt.Errorf("path_prefix (HERALD_PATH_PREFIX) %q must start with / and not end with /", o.PathPrefix)
 	case o.LogFormat != "json" && o.LogFormat != "console":
 		return fmt.Errorf("log_format (HERALD_LOG_FORMAT) %q must be json or console", o.LogFormat)
-	case o.WebhookDelay < 0:
-		return errors.New("webhook_delay (HERALD_WEBHOOK_DELAY) must not be negative")
-	case o.WebhookTimeout <= 0:
-		return errors.New("webhook_timeout (HERALD_WEBHOOK_TIMEOUT) must be a positive number of seconds")
-	case o.WebhookRetryFor < 0:
-		return errors.New("webhook_retry_for (HERALD_WEBHOOK_RETRY_FOR) must not be negative")
-	case o.CacheTTL <= 0:
-		return errors.New("cache_ttl (HERALD_CACHE_TTL) must be a positive number of seconds")
-	case o.WatchlistGrace <= 0:
-		return errors.New("watchlist_grace (HERALD_WATCHLIST_GRACE) must be a positive number of seconds")
+	}
+	if err := o.validateDurations(); err != nil {
+		return err
 	}
 	if _, err := parseLevel(o.LogLevel); err != nil {
 		return err
@@ -268,6 +278,36 @@ func (o *options) validate() error {
 	return nil
 }
 
+// validateDurations refuses a negative duration, and a zero one where zero means nothing sensible.
+// The message names the config field and its environment variable.
+func (o *options) validateDurations() error {
+	for _, d := range []struct {
+		field  string
+		value  seconds
+		zeroOK bool // 0 switches the feature off
+	}{
+		{"activity_timeout", o.ActivityTimeout, false},
+		{"pong_timeout", o.PongTimeout, false},
+		{"shutdown_timeout", o.ShutdownTimeout, false},
+		{"read_header_timeout", o.ReadHeaderTimeout, false},
+		{"webhook_delay", o.WebhookDelay, true},
+		{"webhook_timeout", o.WebhookTimeout, false},
+		{"webhook_retry_for", o.WebhookRetryFor, true},
+		{"cache_ttl", o.CacheTTL, false},
+		{"watchlist_grace", o.WatchlistGrace, false},
+		{"token_max_lifetime", o.TokenMaxLifetime, false},
+	} {
+		env := "HERALD_" + strings.ToUpper(d.field)
+		switch v := d.value.duration(); {
+		case v < 0:
+			return fmt.Errorf("%s (%s) must not be negative", d.field, env)
+		case v == 0 && !d.zeroOK:
+			return fmt.Errorf("%s (%s) must be a positive number of seconds", d.field, env)
+		}
+	}
+	return nil
+}
+
 // apps returns the configured apps: the config file's, or else the default app.
 func (o *options) apps() []appOptions {
 	if len(o.Apps) > 0 {
@@ -284,33 +324,34 @@ func (a appOptions) app() pusher.App {
 		RequireTLS:           a.RequireTLS,
 		MaxConnections:       a.MaxConnections,
 		SubscriptionCount:    a.SubscriptionCount,
-		AuthorizationTimeout: seconds(a.AuthorizationTimeout),
+		AuthorizationTimeout: a.AuthorizationTimeout.duration(),
 		Limits:               a.Limits,
 	}
 }
 
-// tokenKey is the app's key for the token authorization endpoints, or nil for the default (HS256 over
-// the app secret). The public key file is read and parsed here, so a bad one stops Herald at start.
-func (a appOptions) tokenKey() (*auth.TokenKey, error) {
+// tokenKey is the app's key for the token authorization endpoints: HS256 over the app secret unless
+// the app names a token_secret or a token_public_key_file. The public key file is read and parsed
+// here, so a bad one stops Herald at start.
+func (a appOptions) tokenKey() (auth.TokenKey, error) {
 	switch {
 	case a.TokenSecret != "" && a.TokenPublicKeyFile != "":
-		return nil, fmt.Errorf("app %q: set token_secret or token_public_key_file, not both", a.ID)
+		return auth.TokenKey{}, fmt.Errorf("app %q: set token_secret or token_public_key_file, not both", a.ID)
 	case a.TokenSecret != "":
-		return &auth.TokenKey{HMACSecret: []byte(a.TokenSecret)}, nil
+		return auth.TokenKey{HMACSecret: []byte(a.TokenSecret)}, nil
 	case a.TokenPublicKeyFile != "":
 		pemBytes, err := os.ReadFile(a.TokenPublicKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("app %q: token_public_key_file: %w", a.ID, err)
+			return auth.TokenKey{}, fmt.Errorf("app %q: token_public_key_file: %w", a.ID, err)
 		}
 		pub, err := auth.ParsePublicKeyPEM(pemBytes)
 		if err != nil {
-			return nil, fmt.Errorf("app %q: token_public_key_file %s: %w", a.ID, a.TokenPublicKeyFile, err)
+			return auth.TokenKey{}, fmt.Errorf("app %q: token_public_key_file %s: %w", a.ID, a.TokenPublicKeyFile, err)
 		}
 		k := auth.TokenKey{PublicKey: pub}
 		if err := k.Validate(); err != nil {
-			return nil, fmt.Errorf("app %q: token_public_key_file %s: %w", a.ID, a.TokenPublicKeyFile, err)
+			return auth.TokenKey{}, fmt.Errorf("app %q: token_public_key_file %s: %w", a.ID, a.TokenPublicKeyFile, err)
 		}
-		return &k, nil
+		return k, nil
 	}
-	return nil, nil
+	return auth.TokenKey{HMACSecret: []byte(a.Secret)}, nil
 }

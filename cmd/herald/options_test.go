@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-rt/herald/channels"
 	"github.com/herald-rt/herald/webhooks"
 )
 
@@ -28,6 +30,21 @@ func writeConfig(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// configFrom loads the options args and vars give and converts them to the channels Config, failing
+// the test on any error.
+func configFrom(t *testing.T, args []string, vars map[string]string) (*options, channels.Config) {
+	t.Helper()
+	o, err := loadOptions(args, env(vars), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := o.serverConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, cfg
 }
 
 func TestDefaultsGiveTheEmbeddedApp(t *testing.T) {
@@ -55,7 +72,7 @@ func TestPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.Addr != "flag:3" || o.ActivityTimeout != 60 || o.PongTimeout != 20 || o.LogLevel != "warn" || o.ShutdownTimeout != 10 {
-		t.Errorf("options = addr %s activity %d pong %d level %s shutdown %d", o.Addr, o.ActivityTimeout, o.PongTimeout, o.LogLevel, o.ShutdownTimeout)
+		t.Errorf("options = addr %s activity %v pong %v level %s shutdown %v", o.Addr, o.ActivityTimeout, o.PongTimeout, o.LogLevel, o.ShutdownTimeout)
 	}
 }
 
@@ -124,6 +141,11 @@ func TestBadConfigurationNamesTheField(t *testing.T) {
 		{"webhook delay", nil, map[string]string{"HERALD_WEBHOOK_DELAY": "soon"}, "", "HERALD_WEBHOOK_DELAY"},
 		{"negative webhook delay", []string{"--webhook-delay=-1"}, nil, "", "webhook_delay"},
 		{"zero webhook timeout", nil, map[string]string{"HERALD_WEBHOOK_TIMEOUT": "0"}, "", "webhook_timeout"},
+		{"absurd frame limit", []string{"--max-frame-bytes", "16777217"}, nil, "", "max_frame_bytes (HERALD_MAX_FRAME_BYTES) 16777217 is over the maximum of 16777216 (16 MiB)"},
+		{"frame limit 1e12", nil, nil, `{"max_frame_bytes": 1000000000000}`, "max_frame_bytes (HERALD_MAX_FRAME_BYTES)"},
+		{"header limit too small", []string{"--max-header-bytes", "1023"}, nil, "", "max_header_bytes (HERALD_MAX_HEADER_BYTES) 1023 must be between 1024 and 1048576"},
+		{"header limit too large", nil, nil, `{"max_header_bytes": 1048577}`, "max_header_bytes (HERALD_MAX_HEADER_BYTES) 1048577"},
+		{"zero header timeout", nil, map[string]string{"HERALD_READ_HEADER_TIMEOUT": "0"}, "", "read_header_timeout (HERALD_READ_HEADER_TIMEOUT) must be a positive"},
 	}
 	for _, tt := range tests {
 		args := tt.args
@@ -134,6 +156,14 @@ func TestBadConfigurationNamesTheField(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want it to mention %s", tt.name, err, tt.want)
 		}
+	}
+}
+
+// TestLimitsAtTheirMaximum: the largest accepted value of each bounded size setting loads.
+func TestLimitsAtTheirMaximum(t *testing.T) {
+	o, cfg := configFrom(t, []string{"--max-frame-bytes", "16777216", "--max-header-bytes", "1048576"}, nil)
+	if cfg.MaxFrameBytes != 16<<20 || o.httpServer(nil, nil).MaxHeaderBytes != 1<<20 {
+		t.Errorf("frame limit %d, header limit %d", cfg.MaxFrameBytes, o.httpServer(nil, nil).MaxHeaderBytes)
 	}
 }
 
@@ -208,22 +238,36 @@ func TestWebhookURLFromEnvironment(t *testing.T) {
 }
 
 func TestUserFeatureOptions(t *testing.T) {
-	o, err := loadOptions(nil, env(map[string]string{
+	_, cfg := configFrom(t, nil, map[string]string{
 		"HERALD_CACHE_TTL": "60", "HERALD_WATCHLIST_GRACE": "1.5",
 		"HERALD_APP_AUTHORIZATION_TIMEOUT": "30", "HERALD_APP_SUBSCRIPTION_COUNT": "true",
-	}), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := o.serverConfig(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	a := cfg.Apps[0]
 	if cfg.CacheTTL != time.Minute || cfg.WatchlistGrace != 1500*time.Millisecond ||
-		a.AuthorizationTimeout != 30*time.Second || !a.SubscriptionCount || cfg.TokenKeys != nil {
+		a.AuthorizationTimeout != 30*time.Second || !a.SubscriptionCount {
 		t.Errorf("config = cache %v grace %v auth %v count %v keys %v", cfg.CacheTTL, cfg.WatchlistGrace,
 			a.AuthorizationTimeout, a.SubscriptionCount, cfg.TokenKeys)
+	}
+}
+
+// TestTokenMaxLifetime: every app's token key carries token_max_lifetime, 24 h unless set.
+func TestTokenMaxLifetime(t *testing.T) {
+	for _, tt := range []struct {
+		vars map[string]string
+		want time.Duration
+	}{
+		{nil, 24 * time.Hour},
+		{map[string]string{"HERALD_TOKEN_MAX_LIFETIME": "3600"}, time.Hour},
+		{map[string]string{"HERALD_TOKEN_MAX_LIFETIME": "0.5"}, 500 * time.Millisecond},
+	} {
+		_, cfg := configFrom(t, nil, tt.vars)
+		if k := cfg.TokenKeys[defaultAppID]; k.MaxLifetime != tt.want || string(k.HMACSecret) != defaultAppSecret {
+			t.Errorf("%v: token key %+v, want lifetime %v over the app secret", tt.vars, k, tt.want)
+		}
+	}
+	if _, err := loadOptions(nil, env(map[string]string{"HERALD_TOKEN_MAX_LIFETIME": "0"}), io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "token_max_lifetime (HERALD_TOKEN_MAX_LIFETIME)") {
+		t.Errorf("zero lifetime: %v", err)
 	}
 }
 
@@ -241,19 +285,12 @@ func TestTokenKeyOptions(t *testing.T) {
 		{"id":"1","key":"a","secret":"x","token_secret":"dedicated"},
 		{"id":"2","key":"b","secret":"y","token_public_key_file":"`+pemPath+`"},
 		{"id":"3","key":"c","secret":"z"}]}`)
-	o, err := loadOptions([]string{"--config", path}, env(nil), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := o.serverConfig(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cfg := configFrom(t, []string{"--config", path}, nil)
 	if string(cfg.TokenKeys["1"].HMACSecret) != "dedicated" || cfg.TokenKeys["2"].PublicKey == nil {
 		t.Errorf("token keys = %+v", cfg.TokenKeys)
 	}
-	if _, ok := cfg.TokenKeys["3"]; ok {
-		t.Error("an app without a token setting got a key; it should use its secret")
+	if k := cfg.TokenKeys["3"]; string(k.HMACSecret) != "z" || k.PublicKey != nil {
+		t.Errorf("an app without a token setting got key %+v; it should use its secret", k)
 	}
 
 	for name, tc := range map[string]struct{ app, want string }{
@@ -276,14 +313,50 @@ func TestTokenKeyOptions(t *testing.T) {
 
 // TestExampleConfigLoads keeps the example shipped in testdata (and linked from the README) valid.
 func TestExampleConfigLoads(t *testing.T) {
-	o, err := loadOptions([]string{"--config", "../../testdata/config/herald.example.json"}, env(nil), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := o.serverConfig(nil); err != nil {
-		t.Fatal(err)
-	}
+	o, _ := configFrom(t, []string{"--config", "../../testdata/config/herald.example.json"}, nil)
 	if len(o.apps()) != 2 {
 		t.Errorf("example config has %d apps, want 2", len(o.apps()))
+	}
+}
+
+// TestDurationsInSeconds: every duration setting takes fractional seconds from the file, the
+// environment and flags, and whole numbers keep working; each reaches its package's Config converted
+// the same way.
+func TestDurationsInSeconds(t *testing.T) {
+	path := writeConfig(t, `{"activity_timeout": 2.5, "pong_timeout": 30, "cache_ttl": 0.75,
+		"apps": [{"id": "1", "key": "k", "secret": "s", "authorization_timeout": 1.25}]}`)
+	o, cfg := configFrom(t, []string{"--config", path, "--webhook-timeout", "0.5", "--shutdown-timeout", "7"}, map[string]string{
+		"HERALD_WATCHLIST_GRACE": "0.1", "HERALD_WEBHOOK_DELAY": "2", "HERALD_WEBHOOK_RETRY_FOR": "90.5",
+	})
+	wh := o.webhookConfig(nil)
+	for name, got := range map[string][2]time.Duration{
+		"activity_timeout":      {cfg.ActivityTimeout, 2500 * time.Millisecond},
+		"pong_timeout":          {cfg.PongTimeout, 30 * time.Second},
+		"cache_ttl":             {cfg.CacheTTL, 750 * time.Millisecond},
+		"authorization_timeout": {cfg.Apps[0].AuthorizationTimeout, 1250 * time.Millisecond},
+		"watchlist_grace":       {cfg.WatchlistGrace, 100 * time.Millisecond},
+		"shutdown_timeout":      {o.ShutdownTimeout.duration(), 7 * time.Second},
+		"webhook_timeout":       {wh.Timeout, 500 * time.Millisecond},
+		"webhook_delay":         {wh.RemovalDelay, 2 * time.Second},
+		"webhook_retry_for":     {wh.RetryFor, 90500 * time.Millisecond},
+	} {
+		if got[0] != got[1] {
+			t.Errorf("%s = %v, want %v", name, got[0], got[1])
+		}
+	}
+	for _, tc := range []struct {
+		file, want string
+	}{
+		{`{"pong_timeout": "30"}`, `field "pong_timeout" must be a number of seconds, not JSON string`},
+		{`{"cache_ttl": 1e-12}`, "cache_ttl (HERALD_CACHE_TTL) must be a positive number of seconds"},
+		{`{"shutdown_timeout": -0.5}`, "shutdown_timeout (HERALD_SHUTDOWN_TIMEOUT) must not be negative"},
+	} {
+		_, err := loadOptions([]string{"--config", writeConfig(t, tc.file)}, env(nil), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.file, err, tc.want)
+		}
+	}
+	if (seconds(1e300)).duration() != math.MaxInt64 || (seconds(-1e300)).duration() != math.MinInt64 {
+		t.Error("huge durations overflow instead of saturating")
 	}
 }

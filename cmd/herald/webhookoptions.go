@@ -99,9 +99,9 @@ func splitURLs(s string) []string {
 // seconds means none, which the package spells as a negative duration.
 func (o *options) webhookConfig(log *zerolog.Logger) webhooks.Config {
 	cfg := webhooks.Config{
-		RemovalDelay: seconds(o.WebhookDelay),
-		Timeout:      seconds(o.WebhookTimeout),
-		RetryFor:     seconds(o.WebhookRetryFor),
+		RemovalDelay: o.WebhookDelay.duration(),
+		Timeout:      o.WebhookTimeout.duration(),
+		RetryFor:     o.WebhookRetryFor.duration(),
 		Logger:       log,
 	}
 	if cfg.RemovalDelay == 0 {
