@@ -2,7 +2,8 @@
 'use strict';
 // `npm test` entry point: builds Herald once (unless HERALD_BIN is set), then runs
 // `node --test` over test/*.test.js with that binary. Extra arguments are passed through
-// (e.g. `npm test -- test/rest.test.js` or `npm test -- --test-name-pattern=presence`).
+// (e.g. `npm test -- test/rest.test.js` or `npm test -- --test-name-pattern=presence`); a directory
+// argument stands for its *.test.js files (`node run-tests.js browser` is `npm run test:browser`).
 
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -30,10 +31,12 @@ if (!env.HERALD_BIN) {
   env.HERALD_BIN = out;
 }
 
-const testDir = path.join(__dirname, 'test');
+const testFilesIn = (dir) => fs.readdirSync(path.join(__dirname, dir))
+  .filter((f) => f.endsWith('.test.js')).sort().map((f) => path.join(dir, f));
+const isDir = (f) => { try { return fs.statSync(path.join(__dirname, f)).isDirectory(); } catch { return false; } };
 const testFiles = files.length
-  ? files
-  : fs.readdirSync(testDir).filter((f) => f.endsWith('.test.js')).sort().map((f) => path.join('test', f));
+  ? files.flatMap((f) => (isDir(f) ? testFilesIn(f) : [f]))
+  : testFilesIn('test');
 
 const nodeArgs = [
   '--experimental-websocket', // global WebSocket on Node 20 (raw-protocol cases)
