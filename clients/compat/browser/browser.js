@@ -39,6 +39,9 @@ const CHROMIUM_FLAGS = [
   '--disable-component-update',
   '--disable-sync',
   '--disable-quic',
+  // No name resolves (no DNS query leaves the machine): a page that tries a host other than
+  // 127.0.0.1 fails at once, and BrowserScope.verify reports the attempt.
+  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
   '--remote-debugging-address=127.0.0.1',
   '--remote-debugging-port=0', // Chromium prints the ws:// endpoint it picked on stderr
 ];
