@@ -1,9 +1,7 @@
 'use strict';
 // What the pusher-js browser tests run inside their pages: stock pusher-js (dist/web) configured
-// the way a self-hosting app does, with every observation handed back through `report`. The
-// functions below `connectInPage` run in the browser (page.evaluate), so they use only page globals.
-
-const assert = require('node:assert/strict');
+// the way a self-hosting app does, with every observation handed back through `report`.
+// `connectInPage` and `subscribeInPage` run in the browser (page.evaluate): page globals only.
 
 // In the page: `window.pusher` for Herald (window.HERALD comes from the backend), default auth
 // endpoints (/pusher/auth, /pusher/user-auth) served by the backend. Reports `state` on every
@@ -74,8 +72,4 @@ function eventNames(page, channel) {
   return page.reports.filter((r) => r.kind === 'event' && r.data.channel === channel).map((r) => r.data.event);
 }
 
-function assertNoEvent(page, channel, event) {
-  assert.ok(!eventNames(page, channel).includes(event), `${page.label} got ${event} on ${channel}: ${page.transcript()}`);
-}
-
-module.exports = { connectInPage, subscribeInPage, pusherPage, subscribeIn, nextEvent, eventNames, assertNoEvent };
+module.exports = { connectInPage, subscribeInPage, pusherPage, subscribeIn, nextEvent, eventNames };
