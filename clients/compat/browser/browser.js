@@ -7,10 +7,10 @@
 //   downloads a browser.
 // - `useChromium()` (top of a test file) starts one browser for the file; `useBrowser(h, chrome)`
 //   (after a `useHerald`) starts an AppBackend for that Herald; `b.test(name, fn)` is `h.test` plus
-//   a BrowserScope `p` whose pages
-//   (each in its own context, i.e. its own cookies and storage: a separate visitor) are closed after
-//   the test. On failure the pages' console output, reports, page errors and the backend's auth
-//   requests are printed next to Herald's output.
+//   a BrowserScope `p` whose pages (each in its own context, i.e. its own cookies and storage: a
+//   separate visitor) are closed after the test. On failure the pages' console output, reports and
+//   page errors, the backend's auth requests and the end of Chromium's own output are printed next
+//   to Herald's output.
 // - Pages talk back with `report(kind, data)` (page-helpers.js); `TestPage.next(kind)` awaits the
 //   next such report with a bound, like RawSocket.next in the harness. There are no sleeps.
 
@@ -99,7 +99,8 @@ async function launchChromium() {
 
   let browser;
   try {
-    const ws = await withTimeout(endpoint, LAUNCH_TIMEOUT_MS, `chromium DevTools endpoint; output:\n${output}`);
+    const ws = await withTimeout(endpoint, LAUNCH_TIMEOUT_MS, 'chromium DevTools endpoint')
+      .catch((e) => { throw new Error(`${e.message}; chromium output:\n${output}`); });
     browser = await chromium.connectOverCDP(ws, { timeout: LAUNCH_TIMEOUT_MS });
   } catch (e) {
     await stop();
@@ -240,8 +241,9 @@ class TestPage {
 }
 
 class BrowserScope {
-  constructor(browser, backend) {
-    this.browser = browser;
+  constructor(chrome, backend) {
+    this.chrome = chrome;
+    this.browser = chrome.browser;
     this.backend = backend;
     this.pages = [];
   }
@@ -269,6 +271,9 @@ class BrowserScope {
   dump(testName) {
     for (const p of this.pages) p.dump(testName);
     process.stderr.write(`\n----- backend auth requests -----\n${this.backend.transcript()}\n`);
+    // Without its D-Bus complaints (there is no bus in a container), which are all it says normally.
+    const own = this.chrome.output().split('\n').filter((l) => l && !l.includes(':ERROR:dbus/')).join('\n');
+    process.stderr.write(`----- chromium output (last 4 KB) -----\n${own.slice(-4096)}\n----- end chromium -----\n`);
   }
 
   async close() {
@@ -310,7 +315,7 @@ function useBrowser(h, chrome) {
   });
   handle.test = (name, fn, opts) => h.test(name, async (s, t) => {
     if (!chrome.browser) throw new Error('Chromium was not started (see before hook failure)');
-    const p = new BrowserScope(chrome.browser, handle.backend);
+    const p = new BrowserScope(chrome.chrome, handle.backend);
     try {
       await fn(s, p, t);
       p.verify();
