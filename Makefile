@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/herald
 COMPAT  := clients/compat
 
-.PHONY: all build run test check test-go test-compat fuzz bench clean
+.PHONY: all build run test check test-go compat-deps test-compat test-browser fuzz bench clean
 
 all: build
 
@@ -15,8 +15,9 @@ run: build
 	./$(BIN) --log-format console
 
 ## test: every test — formatting and vet, Go unit and end-to-end tests (race detector on), a short
-## fuzz pass over the decoders, and the stock-SDK suite (npm ci installs pusher-js and pusher).
-test: check test-go fuzz test-compat
+## fuzz pass over the decoders, the stock-SDK suite (npm ci installs pusher-js and pusher) and the
+## browser tests (stock pusher-js and Laravel Echo in headless Chromium, /usr/bin/chromium).
+test: check test-go fuzz test-compat test-browser
 
 check:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './$(COMPAT)/node_modules/*')); \
@@ -27,9 +28,16 @@ check:
 test-go:
 	$(GO) test -race -count=1 -timeout 300s ./...
 
-test-compat: build
+compat-deps:
 	cd $(COMPAT) && npm ci --no-audit --no-fund --loglevel=error
+
+test-compat: build compat-deps
 	cd $(COMPAT) && HERALD_BIN=$(CURDIR)/$(BIN) npm test
+
+## test-browser: the stock web builds in real headless Chromium (Debian's chromium package; set
+## CHROMIUM_BIN for another binary), about a minute.
+test-browser: build compat-deps
+	cd $(COMPAT) && HERALD_BIN=$(CURDIR)/$(BIN) npm run test:browser
 
 ## fuzz: a short run of every fuzz target, on top of the seed corpora every `go test` already runs.
 ## The budget is an execution count, not a duration: Go 1.26's fuzz coordinator can report a spurious

@@ -185,11 +185,12 @@ let serverSeq = 0;
 /**
  * Start a Herald process.
  * opts: { appId, key, secret, clientEvents (bool), activityTimeout (s), pathPrefix,
- *         config (object -> JSON file passed as HERALD_CONFIG), env (extra env), label }
+ *         config (object -> JSON file passed as HERALD_CONFIG), env (extra env), label,
+ *         port (default: a free one; given, e.g. to restart Herald where its clients reconnect) }
  */
 async function startHerald(opts = {}) {
   const bin = heraldBinary();
-  const port = await freePort();
+  const port = opts.port || await freePort();
   const label = opts.label || `herald#${++serverSeq}`;
   const appId = opts.appId || '1001';
   const key = opts.key || 'herald-compat-key';

@@ -3,6 +3,8 @@
 // `npm test` entry point: builds Herald once (unless HERALD_BIN is set), then runs
 // `node --test` over test/*.test.js with that binary. Extra arguments are passed through
 // (e.g. `npm test -- test/rest.test.js` or `npm test -- --test-name-pattern=presence`).
+// `--dir=browser` (`npm run test:browser`) runs browser/*.test.js instead of test/*.test.js when no
+// file is named; a directory argument stands for its *.test.js files.
 
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -11,8 +13,10 @@ const path = require('node:path');
 const { buildHerald } = require('./harness');
 
 const args = process.argv.slice(2);
+const dirArg = args.find((a) => a.startsWith('--dir='));
+const defaultDir = dirArg ? dirArg.slice('--dir='.length) : 'test';
 const files = args.filter((a) => !a.startsWith('-'));
-const flags = args.filter((a) => a.startsWith('-'));
+const flags = args.filter((a) => a.startsWith('-') && a !== dirArg);
 
 let tmpDir = null;
 const env = { ...process.env };
@@ -30,10 +34,12 @@ if (!env.HERALD_BIN) {
   env.HERALD_BIN = out;
 }
 
-const testDir = path.join(__dirname, 'test');
+const testFilesIn = (dir) => fs.readdirSync(path.join(__dirname, dir))
+  .filter((f) => f.endsWith('.test.js')).sort().map((f) => path.join(dir, f));
+const isDir = (f) => { try { return fs.statSync(path.join(__dirname, f)).isDirectory(); } catch { return false; } };
 const testFiles = files.length
-  ? files
-  : fs.readdirSync(testDir).filter((f) => f.endsWith('.test.js')).sort().map((f) => path.join('test', f));
+  ? files.flatMap((f) => (isDir(f) ? testFilesIn(f) : [f]))
+  : testFilesIn(defaultDir);
 
 const nodeArgs = [
   '--experimental-websocket', // global WebSocket on Node 20 (raw-protocol cases)
