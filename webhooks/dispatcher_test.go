@@ -33,6 +33,45 @@ func TestEndpointQueueOverflow(t *testing.T) {
 	}
 }
 
+// TestAppsDoNotShareBudgets: app A floods Emit from several goroutines while its receiver hangs;
+// app B, emitting at the same time, loses nothing and is not held up. Every Emit returns at once,
+// and what A loses is A's own overflow, counted exactly.
+func TestAppsDoNotShareBudgets(t *testing.T) {
+	const perFlooder, flooders, bEvents = 10_000, 4, 200
+	endpoint := func(path string) []Endpoint { return []Endpoint{{URL: "http://hook.test/" + path}} }
+	h := start(t, Config{Apps: []App{
+		{ID: "a", Key: "ka", Secret: "sa", Endpoints: endpoint("a")},
+		{ID: "b", Key: "kb", Secret: "sb", Endpoints: endpoint("b")},
+	}})
+	h.rc.holdFirst(t, "/a")
+	var wg sync.WaitGroup
+	for g := range flooders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perFlooder {
+				h.d.Emit("a", clientEvent("private-a", fmt.Sprintf(`{"g":%d,"i":%d}`, g, i)))
+			}
+		}()
+	}
+	for i := range bEvents {
+		h.d.Emit("b", clientEvent("private-b", fmt.Sprint(i)))
+	}
+	wg.Wait()
+	got := 0
+	for got < bEvents {
+		r := h.rc.next(t)
+		if strings.HasSuffix(r.URL, "/b") {
+			got += len(r.Hook.Events)
+		}
+	}
+	const queued = 10_000 // the default EndpointQueueSize, all of it app A's
+	st := h.d.Stats()
+	if want := int64(perFlooder*flooders - 1 - queued); st.Dropped[DropEndpointQueueFull] != want || st.DroppedTotal() != want {
+		t.Errorf("stats = %+v, want exactly app A's overflow, %d, dropped as endpoint_queue_full", st, want)
+	}
+}
+
 // TestShutdownFlushesPendingRemovalsAndBatches: Shutdown sends removals that were waiting for their
 // delay and the batch in progress at once, in order, and returns when they are delivered; later
 // events are counted as dropped (shutdown).
