@@ -20,8 +20,9 @@
 // anonymous client can cause: public-channel occupancy) is shed for a more valuable one, so that
 // member events survive an occupancy flood. An addition that is shed or dropped takes its removal
 // with it: a receiver never sees a removal without the addition before it. When an endpoint falls
-// behind it is backlogged: its requests carry up to 50 events each, whether or not the app batches,
-// until it has caught up (Stats.Backlogged, Stats.Packed, and a warning).
+// behind it is backlogged: its requests carry up to 50 events each even if the app does not batch
+// (a batching app's go at once, up to its MaxEvents), until it has caught up (Stats.Backlogged,
+// Stats.Packed, and a warning).
 //
 // Each endpoint receives its requests in order, one at a time; a failed request is retried with
 // exponential back-off and jitter for RetryFor (5 min) before it is dropped (counted and logged),
