@@ -171,7 +171,9 @@ func TestFloodKeepsMemberEventsAndOtherApps(t *testing.T) {
 	d.Emit("a", pusher.WebhookEvent{Name: pusher.WebhookChannelOccupied, Channel: room})
 	d.Emit("a", pusher.WebhookEvent{Name: pusher.WebhookMemberAdded, Channel: room, UserID: member})
 	const limit = 10 * time.Second
-	received := func() string { return fmt.Sprintf("members %v, %d of app B's client events", fr.member, len(fr.bSeen)) }
+	received := func() string {
+		return fmt.Sprintf("app A %v, app B %v and %d client events", names(fr.member[room]), names(fr.member[roomB]), len(fr.bSeen))
+	}
 	fr.await(t, "the member's member_added arrives", limit, func() bool {
 		_, ok := fr.arrived(room, pusher.WebhookMemberAdded+":"+member)
 		return ok
