@@ -1,6 +1,7 @@
 package webhooks
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -202,3 +203,43 @@ func TestBacklogPacksEvents(t *testing.T) {
 	h.emit(clientEvent("private-chat", "alone"))
 	h.rc.expect(t, "client_event:private-chat")
 }
+
+// BenchmarkEmitFlood is what one occupied/vacated pair of a flood costs the goroutine that emits
+// it, now that Emit does the bookkeeping itself: on a busy endpoint the pair cancels in the queue;
+// on a full one the occupied is dropped and its vacated has nothing to say.
+func BenchmarkEmitFlood(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		open int // channels occupied before the oldest is vacated
+	}{{"cancel", 0}, {"full", 20_000}} {
+		b.Run(bc.name, func(b *testing.B) {
+			hold := make(chan struct{})
+			d, err := New(Config{EndpointQueueSize: 10_000, Clock: newFakeClock(), Client: &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				<-hold
+				return nil, http.ErrServerClosed
+			})}, Apps: []App{{ID: "a", Key: "k", Secret: "s", Endpoints: []Endpoint{{URL: "http://hook.test/"}}}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			names := make([]string, bc.open+b.N)
+			for i := range names {
+				names[i] = fmt.Sprintf("flood-%d", i)
+			}
+			d.Emit("a", occupied("held"))
+			b.ResetTimer()
+			for i := range b.N {
+				d.Emit("a", occupied(names[i+bc.open]))
+				d.Emit("a", vacated(names[i]))
+			}
+			b.StopTimer()
+			close(hold)
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_ = d.Shutdown(ctx) // at once: what is queued is counted, not delivered
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
