@@ -1,6 +1,7 @@
 package webhooks
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -94,4 +95,26 @@ func TestNoDelayMeansImmediateRemovals(t *testing.T) {
 	h := start(t, Config{RemovalDelay: -1})
 	h.emit(occupied("c"), vacated("c"), occupied("c"))
 	h.rc.expect(t, "channel_occupied:c", "channel_vacated:c", "channel_occupied:c")
+}
+
+// TestManyRemovalsDueTogether: more removals due at one moment than the loop fires under one hold
+// of the lock all go out, in the order they happened.
+func TestManyRemovalsDueTogether(t *testing.T) {
+	const n = 3*fireBatch + 1
+	h := start(t, Config{})
+	h.rc.mu.Lock()
+	h.rc.discard = true
+	h.rc.mu.Unlock()
+	for i := range n {
+		h.emit(occupied(fmt.Sprint("c", i)))
+	}
+	waitUntil(t, "the occupieds are delivered", func() bool { return h.d.Stats().DeliveredEvents == n })
+	for i := range n {
+		h.emit(vacated(fmt.Sprint("c", i)))
+	}
+	h.clock.fireNext(t)
+	waitUntil(t, "the vacateds are delivered", func() bool { return h.d.Stats().DeliveredEvents == 2*n })
+	if n := len(h.occupancy()); n != 0 {
+		t.Errorf("%d debounce entries left after every channel was vacated", n)
+	}
 }

@@ -37,6 +37,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -69,9 +70,9 @@ type Dispatcher struct {
 	// Shutdown take it; it is never held across I/O, encoding or a channel operation that can
 	// block, so Emit returns in bounded time.
 	mu        sync.Mutex
-	closed    bool // Shutdown was called: Emit drops
-	closing   bool // the loop has begun shutting down: removals and batches go out at once
-	aborting  bool // the shutdown deadline has passed
+	closed    atomic.Bool // Shutdown was called: Emit drops (set under mu, read without it too)
+	closing   bool        // the loop has begun shutting down: removals and batches go out at once
+	aborting  bool        // the shutdown deadline has passed
 	occupancy map[occKey]*occupancy
 	sched     schedule
 	timer     Timer       // armed for the earliest entry of sched; nil when sched is empty
@@ -162,9 +163,13 @@ func (d *Dispatcher) Emit(appID string, e pusher.WebhookEvent) {
 	if a == nil || !a.wanted[e.Name] {
 		return
 	}
+	if d.closed.Load() { // without waiting for the lock, which Shutdown's flush holds for a while
+		d.stats.drop(DropShutdown, 1)
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
+	if d.closed.Load() {
 		d.stats.drop(DropShutdown, 1)
 		return
 	}
@@ -181,8 +186,7 @@ func (d *Dispatcher) Stats() Stats { return d.stats.snapshot() }
 // idempotent; later calls wait for the first to finish and return its result.
 func (d *Dispatcher) Shutdown(ctx context.Context) error {
 	d.mu.Lock()
-	first := !d.closed
-	d.closed = true
+	first := !d.closed.Swap(true)
 	d.mu.Unlock()
 	if first {
 		d.stop <- ctx
@@ -267,10 +271,19 @@ func (d *Dispatcher) settle() {
 	}
 }
 
-// fireDue runs every scheduled action whose deadline has passed, earliest first.
+// fireBatch bounds the scheduled actions fired under one hold of mu. A flood leaves thousands of
+// removals due at once; with more than this due, the timer fires again at once and Emit waits for
+// one batch at most.
+const fireBatch = 256
+
+// fireDue runs up to fireBatch scheduled actions whose deadline has passed, earliest first.
 func (d *Dispatcher) fireDue() {
 	now := d.clock.Now()
-	for e := d.sched.popDue(now); e != nil; e = d.sched.popDue(now) {
+	for range fireBatch {
+		e := d.sched.popDue(now)
+		if e == nil {
+			return
+		}
 		e.fire()
 	}
 }
