@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/herald-rt/herald/auth"
 	"github.com/herald-rt/herald/pusher"
 )
 
@@ -15,80 +14,68 @@ const (
 	defaultBatchMax    = 50
 )
 
-// publish hands an event that survived the debounce to the app's batch, or straight to the
-// endpoints when the app does not batch. An event on a private-encrypted- channel is never batched
-// with others: the batch so far goes first, then the event alone, keeping the order.
-func (d *Dispatcher) publish(a *app, e pusher.WebhookEvent) {
-	if !a.Batching.Enabled {
-		d.send(a, []pusher.WebhookEvent{e})
-		return
-	}
-	if encrypted(e.Channel) {
-		d.flush(a)
-		d.send(a, []pusher.WebhookEvent{e})
-		return
-	}
-	a.batch = append(a.batch, e)
+// packMax is how many events a request of a backlogged endpoint carries when its app does not
+// batch: the default batch. Every server SDK's webhook helper takes an events array of any length.
+const packMax = defaultBatchMax
+
+// maxEvents is how many events ep's next request may carry.
+func (d *Dispatcher) maxEvents(ep *endpoint) int {
 	switch {
-	case len(a.batch) >= a.Batching.MaxEvents:
-		d.flush(a)
-	case len(a.batch) == 1:
-		a.batchFlush = d.sched.add(d.clock.Now().Add(a.Batching.Window), false, func() {
-			a.batchFlush = nil
-			d.flush(a)
-		})
+	case ep.app.Batching.Enabled:
+		return ep.app.Batching.MaxEvents
+	case ep.backlogged:
+		return packMax
 	}
+	return 1
 }
 
-// flush sends the app's batch in progress, if any.
-func (d *Dispatcher) flush(a *app) {
-	d.sched.cancel(a.batchFlush)
-	a.batchFlush = nil
-	if len(a.batch) == 0 {
-		return
+// sendAt says whether ep's waiting events must wait, and until when: a batching app's first waiting
+// event waits out its window for others, unless the batch is already full, an encrypted event is
+// waiting (it cuts the batch, which goes at once), the endpoint is backlogged or the dispatcher is
+// closing.
+func (d *Dispatcher) sendAt(ep *endpoint) (time.Time, bool) {
+	b := ep.app.Batching
+	if !b.Enabled || d.closing || ep.backlogged || ep.queue.len() >= b.MaxEvents || ep.queue.encrypted > 0 {
+		return time.Time{}, false
 	}
-	d.send(a, a.batch)
-	a.batch = a.batch[:0]
+	return ep.queue.front().at.Add(b.Window), true
 }
 
-// send makes one request per endpoint from events: each endpoint gets the events it accepts, under
-// its naming, in a body encoded and signed for it alone (a filtered body is re-signed, never sent
-// with the signature of another). time_ms is now, the request's creation.
-func (d *Dispatcher) send(a *app, events []pusher.WebhookEvent) {
-	now := d.clock.Now()
-	var picked []pusher.WebhookEvent
-	for _, ep := range a.endpoints {
-		picked = picked[:0]
-		for _, e := range events {
-			if ep.accepts(e) {
-				picked = append(picked, ep.rename(e))
-			}
-		}
-		if len(picked) == 0 {
-			continue
-		}
-		body, err := encodeWebhook(now, picked)
-		if err != nil { // cannot happen: the body is strings and one int
-			d.log.Error().Err(err).Str("app_id", a.ID).Msg("webhook encode failed")
-			continue
-		}
-		d.enqueue(ep, &job{
-			ep:        ep,
-			body:      body,
-			signature: auth.SignWebhook(a.Secret, body),
-			events:    len(picked),
-			created:   now,
-		})
+// take makes ep's next request from the front of its queue: up to maxEvents events in the order they
+// occurred, where an event on a private-encrypted- channel always travels alone (pusher-http-php
+// throws on one without data, losing every other event of its request).
+func (d *Dispatcher) take(ep *endpoint) *job {
+	d.sched.cancel(ep.window)
+	ep.window = nil
+	q := &ep.queue
+	if !ep.backlogged && q.len() > 1 && d.clock.Now().Sub(q.front().at) >= backlogAge {
+		d.setBacklogged(ep, true)
 	}
+	limit := d.maxEvents(ep)
+	j := &job{ep: ep, created: q.front().at}
+	for w := q.front(); w != nil && len(j.events) < limit; w = q.front() {
+		if w.encrypted && len(j.events) > 0 {
+			break
+		}
+		d.unqueue(ep, w)
+		j.events = append(j.events, w.ev)
+		if w.encrypted {
+			break
+		}
+	}
+	if len(j.events) > 1 && !ep.app.Batching.Enabled {
+		d.stats.packed.Add(1)
+	}
+	return j
 }
 
 // encodeWebhook is the exact body sent: {"time_ms":<int>,"events":[…]}. HTML characters are kept
 // as they are, so the data of a client event reads the same as it was sent.
-func encodeWebhook(now time.Time, events []pusher.WebhookEvent) ([]byte, error) {
+func encodeWebhook(created time.Time, events []pusher.WebhookEvent) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(pusher.Webhook{TimeMs: now.UnixMilli(), Events: events}); err != nil {
+	if err := enc.Encode(pusher.Webhook{TimeMs: created.UnixMilli(), Events: events}); err != nil {
 		return nil, err
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil

@@ -30,10 +30,10 @@ type systemTimer struct{ t *time.Timer }
 func (t systemTimer) C() <-chan time.Time { return t.t.C }
 func (t systemTimer) Stop() bool          { return t.t.Stop() }
 
-// schedule is the dispatcher loop's agenda: pending removals, batch windows and retry back-offs,
+// schedule is the dispatcher's agenda: pending removals, batch windows and retry back-offs,
 // ordered by deadline and, for equal deadlines, by the order they were scheduled (so a
-// member_removed scheduled before its channel_vacated is sent first). The loop arms one Clock timer
-// for the earliest entry. Owned by the loop goroutine.
+// member_removed scheduled before its channel_vacated is sent first). One Clock timer is armed for
+// the earliest entry (Dispatcher.settle), and the loop fires what is due. Guarded by Dispatcher.mu.
 type schedule struct {
 	entries entryHeap
 	seq     uint64
@@ -88,8 +88,6 @@ func (s *schedule) popAny() *entry {
 
 // readd puts back an entry taken with popAny.
 func (s *schedule) readd(e *entry) { heap.Push(&s.entries, e) }
-
-func (s *schedule) len() int { return len(s.entries) }
 
 type entryHeap []*entry
 

@@ -25,8 +25,9 @@ type Config struct {
 	RemovalDelay time.Duration
 	// Timeout bounds one delivery attempt (connect, send, response headers). Zero: 10 s.
 	Timeout time.Duration
-	// RetryFor is how long a request is retried, counted from its creation, while its endpoint answers
-	// non-2xx or cannot be reached; after it the request is dropped, counted and logged. Zero: 5 min,
+	// RetryFor is how long a request is retried, counted from when its first event was queued, while
+	// its endpoint answers non-2xx or cannot be reached; after it the request is dropped, counted and
+	// logged, with the events behind it whose own windows passed while they waited. Zero: 5 min,
 	// Pusher's window. Negative: one attempt, no retries.
 	RetryFor time.Duration
 	// RetryBackoff is the wait before the first retry; each further retry doubles it, up to
@@ -37,11 +38,10 @@ type Config struct {
 	// Workers is the number of requests in flight at once, across all endpoints (each endpoint has at
 	// most one, so that it receives its requests in order). Zero: 8.
 	Workers int
-	// QueueSize bounds the events Emit has accepted but the dispatcher has not yet processed; past it
-	// Emit drops the event (counted as queue_full, logged) instead of blocking. Zero: 10 000.
-	QueueSize int
-	// EndpointQueueSize bounds the requests waiting for one endpoint; past it new requests for that
-	// endpoint are dropped (counted as endpoint_queue_full, logged). Zero: 10 000.
+	// EndpointQueueSize bounds the events waiting for one endpoint (those in its request excluded).
+	// A full queue sheds its least valuable waiting event for a more valuable new one (counted as
+	// shed: public-channel occupancy first, member events last), or drops the new one when nothing
+	// waiting is worth less (endpoint_queue_full); both are logged. Zero: 10 000.
 	EndpointQueueSize int
 	// Client sends the requests. Nil: a client that keeps connections alive and never follows
 	// redirects (a redirected POST would silently become a GET: a 3xx is retried like any non-2xx).
@@ -58,11 +58,16 @@ type App struct {
 	// ID is the app id Emit is called with. Key and Secret sign the requests: X-Pusher-Key carries
 	// the key and X-Pusher-Signature the HMAC-SHA256 of the body with the secret.
 	ID, Key, Secret string
-	// Endpoints receive the app's events; each has its own filters, headers and naming.
+	// Endpoints receive the app's events; each has its own filters, headers, naming and queue. At
+	// most MaxEndpoints.
 	Endpoints []Endpoint
-	// Batching lets one request carry several events. Zero: one event per request.
+	// Batching lets one request carry several events. Zero: one event per request, unless the
+	// endpoint is backlogged (then up to 50, see Stats.Packed).
 	Batching Batching
 }
+
+// MaxEndpoints is the most endpoints an app may have: the debounce keeps one bit per endpoint.
+const MaxEndpoints = 64
 
 // Endpoint is one URL that receives an app's webhooks.
 type Endpoint struct {
@@ -199,6 +204,8 @@ func (a App) validate() error {
 		return errors.New("app id is empty")
 	case a.Key == "" || a.Secret == "":
 		return fmt.Errorf("app %q: key and secret are required to sign webhooks", a.ID)
+	case len(a.Endpoints) > MaxEndpoints:
+		return fmt.Errorf("app %q: webhooks: %d endpoints, at most %d", a.ID, len(a.Endpoints), MaxEndpoints)
 	}
 	for i, e := range a.Endpoints {
 		if err := e.Validate(); err != nil {
@@ -223,8 +230,8 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		seen[a.ID] = true
 	}
-	if c.Workers < 0 || c.QueueSize < 0 || c.EndpointQueueSize < 0 || c.Timeout < 0 || c.RetryBackoff < 0 || c.RetryBackoffMax < 0 {
-		return c, errors.New("webhooks: workers, queue sizes, timeout and back-off must not be negative")
+	if c.Workers < 0 || c.EndpointQueueSize < 0 || c.Timeout < 0 || c.RetryBackoff < 0 || c.RetryBackoffMax < 0 {
+		return c, errors.New("webhooks: workers, queue size, timeout and back-off must not be negative")
 	}
 	setDefault(&c.RemovalDelay, 3*time.Second)
 	setDefault(&c.Timeout, 10*time.Second)
@@ -232,7 +239,6 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.RetryBackoff, time.Second)
 	setDefault(&c.RetryBackoffMax, time.Minute)
 	setDefault(&c.Workers, 8)
-	setDefault(&c.QueueSize, 10_000)
 	setDefault(&c.EndpointQueueSize, 10_000)
 	if c.Client == nil {
 		c.Client = defaultClient()

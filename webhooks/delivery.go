@@ -5,18 +5,21 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"iter"
 	"math/rand/v2"
 	"net/http"
 	"time"
+
+	"github.com/herald-rt/herald/auth"
+	"github.com/herald-rt/herald/pusher"
 )
 
-// endpoint is one URL of one app with its filters and its queue of requests. The queue is sent in
-// order, one request at a time: a request is sent only once the one before it was delivered or
-// given up on. Everything but the static fields is owned by the run goroutine.
+// endpoint is one URL of one app with its filters, its queue of events and its request. Requests
+// are sent in order, one at a time: the next is taken from the queue only once the one before it
+// was delivered or given up on.
 type endpoint struct {
 	// Static after New.
 	app     *app
+	bit     uint64 // 1 << its index among the app's endpoints, for occupancy.told
 	url     string
 	types   map[string]bool // Pusher names
 	prefix  string
@@ -24,18 +27,24 @@ type endpoint struct {
 	headers map[string]string
 	webman  bool
 
-	queue    jobQueue
-	inFlight bool   // the front request is with a worker
-	retry    *entry // the back-off wait before the front request is tried again
-	isReady  bool   // in Dispatcher.ready
-	failing  bool   // the last attempt failed
-	full     throttle
+	// Guarded by Dispatcher.mu.
+	queue      eventQueue
+	job        *job   // the request taken from the queue: with a worker (inFlight) or backing off (retry)
+	inFlight   bool   // job is with a worker
+	retry      *entry // the back-off wait before job is tried again
+	window     *entry // a batching app's wait for more events before the front ones go
+	isReady    bool   // in Dispatcher.ready
+	failing    bool   // the last attempt failed
+	backlogged bool   // see backlogEvents
+
+	// Safe for concurrent use.
+	shedLog, fullLog, backlogLog throttle
 }
 
-func newEndpoint(a *app, c Endpoint) *endpoint {
+func newEndpoint(a *app, index int, c Endpoint) *endpoint {
 	ep := &endpoint{
-		app: a, url: c.URL, prefix: c.ChannelPrefix, suffix: c.ChannelSuffix,
-		headers: c.Headers, webman: c.Naming == NamingWebman, types: map[string]bool{},
+		app: a, bit: 1 << index, url: c.URL, prefix: c.ChannelPrefix, suffix: c.ChannelSuffix,
+		headers: c.Headers, webman: c.Naming == NamingWebman, types: map[string]bool{}, queue: newEventQueue(),
 	}
 	types := c.EventTypes
 	if len(types) == 0 {
@@ -50,56 +59,65 @@ func newEndpoint(a *app, c Endpoint) *endpoint {
 	return ep
 }
 
-// job is one request for one endpoint: a body signed once, sent as often as it takes.
+// job is one request for one endpoint: events taken from its queue, encoded and signed once by the
+// worker of the first attempt, sent as often as it takes. The worker making an attempt owns body,
+// signature and err; the dispatcher, under mu, everything else.
 type job struct {
 	ep        *endpoint
+	events    []pusher.WebhookEvent // Pusher's names; renamed for the endpoint when encoded
+	created   time.Time             // when its first event was queued: time_ms, and the start of the retry window
+	attempts  int                   // attempts completed
 	body      []byte
 	signature string
-	events    int
-	created   time.Time
-	attempts  int   // attempts completed
-	err       error // the last attempt's outcome, written by the worker that made it
+	err       error // the last attempt's outcome
 }
 
-// enqueue adds a request to its endpoint's queue, or drops it when the queue is full.
-func (d *Dispatcher) enqueue(ep *endpoint, j *job) {
-	if ep.queue.len() >= d.cfg.EndpointQueueSize {
-		d.stats.drop(DropEndpointQueueFull, j.events)
-		if ok, held := ep.full.allow(time.Now()); ok {
-			d.log.Warn().Str("app_id", ep.app.ID).Str("url", ep.url).Str("reason", string(DropEndpointQueueFull)).
-				Int("queue_size", d.cfg.EndpointQueueSize).Int("events", j.events).Int64("also_dropped_since_last_warning", held).
-				Msg("webhook endpoint queue full: request dropped")
-		}
+// markReady puts ep in line for a worker if it has a request to send, or events that need not wait
+// for a batching window, and nothing in flight or backing off.
+func (d *Dispatcher) markReady(ep *endpoint) {
+	if ep.isReady || ep.inFlight || ep.retry != nil {
 		return
 	}
-	ep.queue.push(j)
-	d.queued++
-	d.markReady(ep)
-}
-
-// markReady puts ep in line for a worker if it has a request and nothing in flight or waiting.
-func (d *Dispatcher) markReady(ep *endpoint) {
-	if !ep.isReady && !ep.inFlight && ep.retry == nil && ep.queue.len() > 0 {
-		ep.isReady = true
-		d.ready = append(d.ready, ep)
+	if ep.job == nil {
+		if ep.queue.len() == 0 {
+			return
+		}
+		if at, wait := d.sendAt(ep); wait && at.After(d.clock.Now()) {
+			if ep.window == nil {
+				ep.window = d.sched.add(at, false, func() {
+					ep.window = nil
+					d.markReady(ep)
+				})
+			}
+			return
+		}
 	}
+	ep.isReady = true
+	d.ready = append(d.ready, ep)
 }
 
-// dispatch hands ready endpoints' front requests to idle workers; it never blocks, because at most
-// Workers requests are outstanding and the work channel holds that many.
+// dispatch hands ready endpoints' requests to idle workers, taking a new request from the queue
+// where there is none; it never blocks, because at most Workers requests are outstanding and the
+// work channel holds that many.
 func (d *Dispatcher) dispatch() {
 	for d.busy < d.cfg.Workers && len(d.ready) > 0 && !d.aborting {
 		ep := d.ready[0]
 		d.ready[0] = nil
 		d.ready = d.ready[1:]
 		ep.isReady = false
-		j := ep.queue.front()
-		if j.attempts > 0 {
+		if ep.job == nil {
+			if ep.queue.len() == 0 {
+				continue // its events cancelled out while it waited for a worker
+			}
+			ep.job = d.take(ep)
+			d.jobs++
+		}
+		if ep.job.attempts > 0 {
 			d.stats.retried.Add(1)
 		}
 		ep.inFlight = true
 		d.busy++
-		d.work <- j
+		d.work <- ep.job
 	}
 	if len(d.ready) == 0 {
 		d.ready = nil // let the backing array go
@@ -114,10 +132,10 @@ func (d *Dispatcher) complete(j *job) {
 	d.busy--
 	j.attempts++
 	if j.err == nil {
-		ep.queue.pop()
-		d.queued--
+		ep.job = nil
+		d.jobs--
 		d.stats.delivered.Add(1)
-		d.stats.deliveredEvents.Add(int64(j.events))
+		d.stats.deliveredEvents.Add(int64(len(j.events)))
 		if ep.failing {
 			ep.failing = false
 			d.log.Info().Str("app_id", ep.app.ID).Str("url", ep.url).Int("attempts", j.attempts).Msg("webhook endpoint recovered")
@@ -131,7 +149,7 @@ func (d *Dispatcher) complete(j *job) {
 	if !ep.failing {
 		ep.failing = true
 		d.log.Warn().Str("app_id", ep.app.ID).Str("url", ep.url).Err(j.err).
-			Msg("webhook endpoint failing: retrying with back-off, later requests wait")
+			Msg("webhook endpoint failing: retrying with back-off, later events wait")
 	}
 	now := d.clock.Now()
 	deadline := j.created.Add(d.cfg.RetryFor)
@@ -152,31 +170,35 @@ func (d *Dispatcher) complete(j *job) {
 	})
 }
 
-// giveUp drops the front request, whose retry window has passed, and with it the requests behind it
-// whose windows passed while they waited for this failing endpoint.
+// giveUp drops the request, whose retry window has passed, and with it the waiting removals of the
+// additions it carried (the receiver never heard of those) and the waiting events whose windows
+// passed while they waited for this failing endpoint.
 func (d *Dispatcher) giveUp(ep *endpoint, j *job, now time.Time) {
-	ep.queue.pop()
-	d.queued--
-	d.stats.drop(DropRetryExpired, j.events)
+	ep.job = nil
+	d.jobs--
+	d.stats.drop(DropRetryExpired, len(j.events))
 	d.log.Warn().Str("app_id", ep.app.ID).Str("url", ep.url).Err(j.err).Str("reason", string(DropRetryExpired)).
-		Int("attempts", j.attempts).Int("events", j.events).Dur("retry_for", d.cfg.RetryFor).
+		Int("attempts", j.attempts).Int("events", len(j.events)).Dur("retry_for", d.cfg.RetryFor).
 		Msg("webhook dropped: the endpoint failed for the whole retry window")
-	var requests, events int
-	for ep.queue.len() > 0 {
-		next := ep.queue.front()
-		if now.Before(next.created.Add(d.cfg.RetryFor)) {
-			break
+	behind := 0
+	for _, e := range j.events {
+		if fall := fallOf(e.Name); fall != "" {
+			if w := ep.queue.find(keyAs(fall, e)); w != nil {
+				d.unqueue(ep, w)
+				behind++
+			} else if ep.queue.find(keyAs(e.Name, e)) == nil {
+				d.untell(ep, e)
+			}
 		}
-		ep.queue.pop()
-		d.queued--
-		requests++
-		events += next.events
 	}
-	if requests > 0 {
-		d.stats.drop(DropRetryExpired, events)
-		d.log.Warn().Str("app_id", ep.app.ID).Str("url", ep.url).Str("reason", string(DropRetryExpired)).
-			Int("requests", requests).Int("events", events).
-			Msg("webhooks dropped: their retry window passed while the endpoint was failing")
+	for w := ep.queue.front(); w != nil && !now.Before(w.at.Add(d.cfg.RetryFor)); w = ep.queue.front() {
+		d.discard(ep, w)
+		behind++
+	}
+	if behind > 0 {
+		d.stats.drop(DropRetryExpired, behind)
+		d.log.Warn().Str("app_id", ep.app.ID).Str("url", ep.url).Str("reason", string(DropRetryExpired)).Int("events", behind).
+			Msg("webhooks dropped behind a failing request: expired while waiting, or removals of additions never delivered")
 	}
 }
 
@@ -196,9 +218,31 @@ func backoff(n int, base, ceiling time.Duration) time.Duration {
 func (d *Dispatcher) worker() {
 	defer d.workers.Done()
 	for j := range d.work {
-		j.err = d.post(j)
+		var err error
+		if j.body == nil {
+			err = j.encode()
+		}
+		if err == nil {
+			err = d.post(j)
+		}
+		j.err = err
 		d.results <- j
 	}
+}
+
+// encode makes the request's body under the endpoint's names and signs it: one body per endpoint,
+// so a filtered body is signed on its own, never sent with the signature of another.
+func (j *job) encode() error {
+	events := make([]pusher.WebhookEvent, len(j.events))
+	for i, e := range j.events {
+		events[i] = j.ep.rename(e)
+	}
+	body, err := encodeWebhook(j.created, events)
+	if err != nil { // cannot happen: the body is strings and ints
+		return fmt.Errorf("webhook encode: %w", err)
+	}
+	j.body, j.signature = body, auth.SignWebhook(j.ep.app.Secret, body)
+	return nil
 }
 
 // post makes one attempt; any answer but 2xx is an error.
@@ -226,38 +270,4 @@ func (d *Dispatcher) post(j *job) error {
 		return fmt.Errorf("webhook post: status %d", resp.StatusCode)
 	}
 	return nil
-}
-
-// jobQueue is a FIFO of requests.
-type jobQueue struct {
-	items []*job
-	head  int
-}
-
-func (q *jobQueue) len() int    { return len(q.items) - q.head }
-func (q *jobQueue) front() *job { return q.items[q.head] }
-func (q *jobQueue) push(j *job) { q.items = append(q.items, j) }
-
-func (q *jobQueue) pop() {
-	q.items[q.head] = nil
-	q.head++
-	switch {
-	case q.head == len(q.items):
-		q.items, q.head = q.items[:0], 0
-	case q.head >= 1024 && q.head*2 >= len(q.items):
-		n := copy(q.items, q.items[q.head:])
-		clear(q.items[n:])
-		q.items, q.head = q.items[:n], 0
-	}
-}
-
-// all yields the queued requests, front first.
-func (q *jobQueue) all() iter.Seq[*job] {
-	return func(yield func(*job) bool) {
-		for _, j := range q.items[q.head:] {
-			if !yield(j) {
-				return
-			}
-		}
-	}
 }

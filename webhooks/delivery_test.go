@@ -41,7 +41,7 @@ func TestRetryUntilDelivered(t *testing.T) {
 		}
 	}
 	waitUntil(t, "the fourth attempt is counted as delivered", func() bool { return h.d.Stats().Delivered == 1 })
-	h.d.barrier()
+	h.settled()
 	if at, ok := h.clock.pending(); ok {
 		t.Fatalf("a retry is still scheduled at %v after the success", at)
 	}
@@ -70,7 +70,7 @@ func TestReceiverDownLongerThanRetryWindow(t *testing.T) {
 		}
 		return http.StatusNoContent, nil
 	})
-	created := h.clock.current()
+	created := h.clock.Now()
 	h.emit(occupied("lost"))
 	attempts := 0
 	var last time.Time
@@ -82,7 +82,7 @@ func TestReceiverDownLongerThanRetryWindow(t *testing.T) {
 		}
 		h.rc.next(t)
 		attempts++
-		last = h.clock.current()
+		last = h.clock.Now()
 		waitUntil(t, "the failure is scheduled for a retry or dropped", func() bool {
 			_, scheduled := h.clock.pending()
 			return scheduled || h.d.Stats().Dropped[DropRetryExpired] > 0
@@ -128,7 +128,6 @@ func TestFailingEndpointKeepsOrderAndSweepsExpired(t *testing.T) {
 	h.emit(added("presence-x", "u1"))
 	h.rc.expect(t, "member_added:presence-x:u1")
 	h.emit(removed("presence-x", "u1")) // waits behind the failing member_added
-	h.d.barrier()
 	if n := h.d.Stats().Retried; n != 0 {
 		t.Fatalf("a new request made the endpoint retry before its back-off ended (%d retries)", n)
 	}
@@ -139,7 +138,6 @@ func TestFailingEndpointKeepsOrderAndSweepsExpired(t *testing.T) {
 	at := h.clock.next(t)
 	h.clock.advanceTo(at.Add(-time.Millisecond))
 	h.emit(occupied("fresh"))
-	h.d.barrier()
 	for h.d.Stats().Dropped[DropRetryExpired] == 0 {
 		h.clock.fireNext(t)
 		h.rc.expect(t, "member_added:presence-x:u1")
@@ -148,9 +146,9 @@ func TestFailingEndpointKeepsOrderAndSweepsExpired(t *testing.T) {
 			return scheduled || h.d.Stats().Dropped[DropRetryExpired] > 0
 		})
 	}
-	h.d.barrier() // the loop records the front drop and then sweeps the expired request behind it
+	h.settled() // the loop records the drop and then what goes with it
 	if got := h.d.Stats().Dropped[DropRetryExpired]; got != 2 {
-		t.Fatalf("dropped %d events, want 2: member_added and the member_removed that expired behind it", got)
+		t.Fatalf("dropped %d events, want 2: member_added and the member_removed waiting behind it", got)
 	}
 	h.rc.expect(t, "channel_occupied:fresh")
 	waitUntil(t, "the fresh request is delivered", func() bool { return h.d.Stats().Delivered == 1 })

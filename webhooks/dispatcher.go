@@ -2,19 +2,33 @@
 // member_removed, client_event, cache_miss and subscription_count, signed the way the server SDKs
 // verify them, so that an application tracking who is online gets neither a lost nor a spurious event.
 //
-// The flow, all of it owned by one loop goroutine except the HTTP attempts:
+// The flow:
 //
-//	Emit ──(bounded queue)──▶ debounce ──▶ batch (per app) ──▶ filter, rename, encode, sign
-//	     (per endpoint) ──▶ endpoint queue ──▶ worker pool ──▶ POST ──▶ 2xx, or back-off and retry
+//	Emit ──▶ debounce ──▶ per endpoint: filter ──▶ event queue ──▶ take (batch, pack) ──▶ worker:
+//	     encode, sign, POST ──▶ 2xx, or back-off and retry
 //
-// Emit never blocks: it hands the event to a bounded queue, and an overflow is counted and logged.
-// channel_vacated and member_removed wait RemovalDelay (3 s) and are cancelled, with the matching
-// channel_occupied or member_added, when the channel or member comes back within it: a page reload
-// is not an offline event. Each endpoint receives its requests in order, one at a time; a failed
-// request is retried with exponential back-off and jitter for RetryFor (5 min) before it is dropped
-// (counted and logged), and the requests behind it wait, so a receiver never sees a member_removed
-// before the member_added it follows. Shutdown sends pending removals at once and delivers until its
-// deadline, then counts and logs whatever is left.
+// Emit does the bookkeeping itself, under the dispatcher's lock, in bounded time and without I/O:
+// there is no queue in front of it to overflow, so one app's flood costs only the goroutines that
+// cause it and fills only that app's endpoint queues. channel_vacated and member_removed wait
+// RemovalDelay (3 s) and are cancelled, with the matching channel_occupied or member_added, when
+// the channel or member comes back within it: a page reload is not an offline event.
+//
+// Each endpoint has its own bounded queue of events, not of requests: an event becomes part of a
+// request only when a worker is free for the endpoint, and is encoded and signed by that worker. Until
+// then a removal cancels the addition it follows (neither is sent), a newer subscription_count
+// replaces the one waiting, and under pressure the least valuable waiting event (the cheapest an
+// anonymous client can cause: public-channel occupancy) is shed for a more valuable one, so that
+// member events survive an occupancy flood. An addition that is shed or dropped takes its removal
+// with it: a receiver never sees a removal without the addition before it. When an endpoint falls
+// behind it is backlogged: its requests carry up to 50 events each even if the app does not batch
+// (a batching app's go at once, up to its MaxEvents), until it has caught up (Stats.Backlogged,
+// Stats.Packed, and a warning).
+//
+// Each endpoint receives its requests in order, one at a time; a failed request is retried with
+// exponential back-off and jitter for RetryFor (5 min) before it is dropped (counted and logged),
+// and the events behind it wait, so a receiver never sees a member_removed before the member_added
+// it follows. Shutdown sends pending removals at once and delivers until its deadline, then counts
+// and logs whatever is left.
 //
 // The package does not import channels: a *Dispatcher satisfies channels.Hooks structurally.
 package webhooks
@@ -23,6 +37,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -37,11 +52,11 @@ type Dispatcher struct {
 	log     zerolog.Logger
 	clock   Clock
 	apps    map[string]*app
-	appList []*app // apps in configuration order
-	in      chan input
+	appList []*app        // apps in configuration order
+	wake    chan struct{} // capacity 1: the timer was replaced, the loop must wait on the new one
 	stop    chan context.Context
 	done    chan struct{}
-	work    chan *job // to the workers; never more than Workers outstanding
+	work    chan *job // to the workers; never more than Workers outstanding, so a send never blocks
 	results chan *job // from the workers
 	workers sync.WaitGroup
 
@@ -49,46 +64,34 @@ type Dispatcher struct {
 	attemptCtx     context.Context
 	cancelAttempts context.CancelFunc
 
-	stats    counters
-	overflow throttle
+	stats counters
 
-	// Guarded by mu: Emit sends only while closed is false, so nothing enters the queue after
-	// Shutdown has begun draining it.
-	mu     sync.RWMutex
-	closed bool
-
-	// Owned by the run goroutine.
-	sched     schedule
-	occupancy map[occKey]*occupancy
-	ready     []*endpoint // endpoints with a request to send and nothing in flight or backing off
-	busy      int         // requests handed to workers and not yet completed
-	queued    int         // requests waiting in endpoint queues, in flight included
-	closing   bool        // Shutdown has begun: removals and batches go out at once
+	// mu guards everything below, and the state of every app and endpoint. Emit, the loop and
+	// Shutdown take it; it is never held across I/O, encoding or a channel operation that can
+	// block, so Emit returns in bounded time.
+	mu        sync.Mutex
+	closed    atomic.Bool // Shutdown was called: Emit drops (set under mu, read without it too)
+	closing   bool        // the loop has begun shutting down: removals and batches go out at once
 	aborting  bool        // the shutdown deadline has passed
-	acks      []chan struct{}
+	occupancy map[occKey]*occupancy
+	sched     schedule
+	timer     Timer       // armed for the earliest entry of sched; nil when sched is empty
+	timerAt   time.Time   // its deadline
+	ready     []*endpoint // endpoints with a request to send and nothing in flight or backing off
+	busy      int         // requests with a worker
+	jobs      int         // requests taken from a queue and not yet delivered or given up
 
 	// result is what Shutdown returns; written by run before it closes done.
 	result error
 }
 
-// app is one app's configuration and its batch in progress.
+// app is one app's configuration and endpoints.
 type app struct {
 	App
 	endpoints []*endpoint
 	// wanted holds the event types some endpoint receives, with both halves of a debounced pair
 	// (occupied/vacated, added/removed) whenever either is wanted: the debounce needs both.
 	wanted map[string]bool
-
-	batch      []pusher.WebhookEvent // owned by the run goroutine
-	batchFlush *entry
-}
-
-// input is one emitted event on its way to the loop, or (ack set) a test's barrier.
-type input struct {
-	app *app
-	ev  pusher.WebhookEvent
-	ack chan struct{}
-	fn  func() // run by the loop with a barrier
 }
 
 // New validates cfg and starts the dispatcher's loop and workers. The error names the app and the
@@ -104,7 +107,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		log:            *cfg.Logger,
 		clock:          cfg.Clock,
 		apps:           map[string]*app{},
-		in:             make(chan input, cfg.QueueSize),
+		wake:           make(chan struct{}, 1),
 		stop:           make(chan context.Context),
 		done:           make(chan struct{}),
 		work:           make(chan *job, cfg.Workers),
@@ -133,8 +136,8 @@ func newApp(c App) *app {
 	a := &app{App: c, wanted: map[string]bool{}}
 	setDefault(&a.Batching.Window, defaultBatchWindow)
 	setDefault(&a.Batching.MaxEvents, defaultBatchMax)
-	for _, ec := range c.Endpoints {
-		ep := newEndpoint(a, ec)
+	for i, ec := range c.Endpoints {
+		ep := newEndpoint(a, i, ec)
 		a.endpoints = append(a.endpoints, ep)
 		for t := range ep.types {
 			a.wanted[t] = true
@@ -152,28 +155,26 @@ func newApp(c App) *app {
 }
 
 // Emit accepts one lifecycle event of an app. It never blocks: events of apps without webhooks, or
-// of types no endpoint receives, are ignored at once, and when the queue is full the event is
-// dropped, counted (queue_full) and logged at most every 10 s. It satisfies channels.Hooks.
+// of types no endpoint receives, are ignored at once; the others go through the debounce into the
+// endpoints' queues, which shed or drop (counted, logged at most every 10 s) rather than grow. It
+// satisfies channels.Hooks.
 func (d *Dispatcher) Emit(appID string, e pusher.WebhookEvent) {
 	a := d.apps[appID]
 	if a == nil || !a.wanted[e.Name] {
 		return
 	}
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	if d.closed {
+	if d.closed.Load() { // without waiting for the lock, which Shutdown's flush holds for a while
 		d.stats.drop(DropShutdown, 1)
 		return
 	}
-	select {
-	case d.in <- input{app: a, ev: e}:
-	default:
-		d.stats.drop(DropQueueFull, 1)
-		if ok, held := d.overflow.allow(time.Now()); ok {
-			d.log.Warn().Str("app_id", appID).Str("reason", string(DropQueueFull)).Int("queue_size", d.cfg.QueueSize).
-				Int64("also_dropped_since_last_warning", held).Msg("webhook queue full: event dropped")
-		}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed.Load() {
+		d.stats.drop(DropShutdown, 1)
+		return
 	}
+	d.handle(a, e, d.clock.Now())
+	d.settle()
 }
 
 // Stats returns a snapshot of the counters. Safe to call at any time, also after Shutdown.
@@ -185,8 +186,7 @@ func (d *Dispatcher) Stats() Stats { return d.stats.snapshot() }
 // idempotent; later calls wait for the first to finish and return its result.
 func (d *Dispatcher) Shutdown(ctx context.Context) error {
 	d.mu.Lock()
-	first := !d.closed
-	d.closed = true
+	first := !d.closed.Swap(true)
 	d.mu.Unlock()
 	if first {
 		d.stop <- ctx
@@ -195,99 +195,100 @@ func (d *Dispatcher) Shutdown(ctx context.Context) error {
 	return d.result
 }
 
-// run is the loop: it owns the debounce state, the batches, the endpoint queues and the schedule.
+// run is the loop: it takes the workers' results, fires scheduled actions (removals, batching
+// windows, retries) when the timer goes off, and shuts down.
 func (d *Dispatcher) run() {
 	defer close(d.done)
-	defer func() {
-		for _, ack := range d.acks {
-			close(ack)
-		}
-		close(d.work)
-		d.workers.Wait()
-		d.cancelAttempts()
-	}()
-	var (
-		timer   Timer
-		timerAt int64 // UnixNano of the armed timer's deadline
-		stopCtx context.Context
-	)
+	var stopCtx context.Context
+loop:
 	for {
-		d.dispatch()
-		if d.closing && d.queued == 0 {
-			return
+		d.mu.Lock()
+		if d.closing && d.stats.queued.Load() == 0 && d.jobs == 0 {
+			d.mu.Unlock()
+			break
 		}
 		var timerC <-chan time.Time
-		if at, ok := d.sched.next(); ok {
-			if timer == nil || at.UnixNano() != timerAt {
-				if timer != nil {
-					timer.Stop()
-				}
-				timer, timerAt = d.clock.NewTimer(at.Sub(d.clock.Now())), at.UnixNano()
-			}
-			timerC = timer.C()
-		} else if timer != nil {
-			timer.Stop()
-			timer = nil
+		if d.timer != nil {
+			timerC = d.timer.C()
 		}
-		for _, ack := range d.acks {
-			close(ack)
-		}
-		d.acks = nil
+		d.mu.Unlock()
 		stopC, deadline := d.stop, (<-chan struct{})(nil)
 		if stopCtx != nil {
 			stopC, deadline = nil, stopCtx.Done()
 		}
 		select {
-		case in := <-d.in:
-			d.receive(in)
+		case <-d.wake:
 		case j := <-d.results:
-			d.complete(j)
+			d.locked(func() { d.complete(j) })
 		case <-timerC:
-			timer = nil
-			d.fireDue()
+			d.locked(func() {
+				if d.timer != nil && d.timer.C() == timerC {
+					d.timer = nil
+				}
+				d.fireDue()
+			})
 		case stopCtx = <-stopC:
-			d.beginClosing()
+			d.locked(d.beginClosing)
 		case <-deadline:
+			d.mu.Lock()
 			d.result = d.abort(stopCtx)
-			return
+			d.mu.Unlock()
+			break loop
 		}
 	}
+	close(d.work)
+	d.workers.Wait()
+	d.cancelAttempts()
 }
 
-func (d *Dispatcher) receive(in input) {
-	if in.ack != nil {
-		if in.fn != nil {
-			in.fn()
-		}
-		d.acks = append(d.acks, in.ack)
+// locked runs fn under mu and settles before unlocking.
+func (d *Dispatcher) locked(fn func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fn()
+	d.settle()
+}
+
+// settle ends every section under mu: it hands ready requests to idle workers and keeps the timer
+// armed for the earliest scheduled action, waking the loop when the timer was replaced. Because the
+// timer always matches the schedule once mu is released, a test that takes mu sees it settled.
+func (d *Dispatcher) settle() {
+	d.dispatch()
+	at, ok := d.sched.next()
+	if ok == (d.timer != nil) && (!ok || at.Equal(d.timerAt)) {
 		return
 	}
-	d.handle(in.app, in.ev)
-}
-
-// barrier returns once the loop has processed every event emitted before it, run fn (when not
-// nil) and armed its timer for what they scheduled. Tests use it to know the dispatcher is idle
-// before moving a fake clock, and to read loop-owned state.
-func (d *Dispatcher) barrier(fn ...func()) {
-	ack := make(chan struct{})
-	in := input{ack: ack}
-	if len(fn) > 0 {
-		in.fn = fn[0]
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
 	}
-	d.in <- in
-	<-ack
+	if ok {
+		d.timer, d.timerAt = d.clock.NewTimer(at.Sub(d.clock.Now())), at
+	}
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
 }
 
-// fireDue runs every scheduled action whose deadline has passed, earliest first.
+// fireBatch bounds the scheduled actions fired under one hold of mu. A flood leaves thousands of
+// removals due at once; with more than this due, the timer fires again at once and Emit waits for
+// one batch at most.
+const fireBatch = 256
+
+// fireDue runs up to fireBatch scheduled actions whose deadline has passed, earliest first.
 func (d *Dispatcher) fireDue() {
 	now := d.clock.Now()
-	for e := d.sched.popDue(now); e != nil; e = d.sched.popDue(now) {
+	for range fireBatch {
+		e := d.sched.popDue(now)
+		if e == nil {
+			return
+		}
 		e.fire()
 	}
 }
 
-// beginClosing sends pending removals and batches at once, in the order they would have gone, then
-// processes the events still queued (their removals, now immediate, come after the pending ones).
+// beginClosing sends pending removals and batches at once, in the order they would have gone.
 // Retries keep their back-off.
 func (d *Dispatcher) beginClosing() {
 	d.closing = true
@@ -302,41 +303,41 @@ func (d *Dispatcher) beginClosing() {
 	for _, e := range retries {
 		d.sched.readd(e)
 	}
-	for drained := false; !drained; {
-		select {
-		case in := <-d.in:
-			d.receive(in)
-		default:
-			drained = true
-		}
-	}
-	for _, a := range d.appList {
-		d.flush(a)
-	}
 }
 
 // abort ends a shutdown whose deadline has passed: in-flight attempts are cancelled and everything
-// not delivered is counted and logged.
+// not delivered is counted and logged. Called with mu held; it lets go of it while it waits for the
+// workers.
 func (d *Dispatcher) abort(ctx context.Context) error {
 	d.aborting = true
 	d.cancelAttempts()
 	for d.busy > 0 {
-		d.complete(<-d.results)
+		d.mu.Unlock()
+		j := <-d.results
+		d.mu.Lock()
+		d.complete(j)
+	}
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
 	}
 	var lost int
 	for _, a := range d.appList {
 		for _, ep := range a.endpoints {
-			requests, events := ep.queue.len(), 0
-			for j := range ep.queue.all() {
-				events += j.events
+			events := ep.queue.len()
+			if ep.job != nil {
+				events += len(ep.job.events)
 			}
-			if requests == 0 {
+			for w := ep.queue.front(); w != nil; w = ep.queue.front() {
+				d.unqueue(ep, w) // keeps the gauges true after Shutdown
+			}
+			if events == 0 {
 				continue
 			}
 			lost += events
 			d.stats.drop(DropShutdown, events)
 			d.log.Warn().Str("app_id", a.ID).Str("url", ep.url).Str("reason", string(DropShutdown)).
-				Int("requests", requests).Int("events", events).Msg("webhooks undelivered at shutdown: dropped")
+				Int("events", events).Msg("webhooks undelivered at shutdown: dropped")
 		}
 	}
 	if lost == 0 {

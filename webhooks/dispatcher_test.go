@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,54 +13,62 @@ import (
 	"time"
 )
 
-// TestQueueOverflowCountedAndLogged: with the loop stuck, Emit keeps returning at once; what does
-// not fit in the queue is counted as queue_full and logged once, and what fits is delivered in order.
-func TestQueueOverflowCountedAndLogged(t *testing.T) {
-	h := start(t, Config{QueueSize: 2})
-	release := h.clock.hold(t, func() { h.emit(occupied("c0")) }) // the loop blocks sending c0
-	returned := make(chan struct{})
-	go func() {
-		h.emit(occupied("c1"), occupied("c2"), occupied("c3"), occupied("c4"), occupied("c5"))
-		close(returned)
-	}()
-	select {
-	case <-returned:
-	case <-time.After(waitLimit):
-		t.Fatal("Emit blocked on a full queue")
-	}
-	if got := h.d.Stats().Dropped[DropQueueFull]; got != 3 {
-		t.Errorf("queue_full = %d, want 3", got)
+// TestEndpointQueueOverflow: an endpoint's queue of waiting events is bounded (the request in flight
+// is not in it); what does not fit, with nothing worth less waiting, is counted as
+// endpoint_queue_full and logged, and Emit returns at once all along.
+func TestEndpointQueueOverflow(t *testing.T) {
+	h := start(t, Config{EndpointQueueSize: 2})
+	release := h.rc.holdFirst(t, "hook.test")
+	h.emit(occupied("c0"))
+	h.rc.expect(t, "channel_occupied:c0") // in flight, held by the receiver
+	h.emit(occupied("c1"), occupied("c2"), occupied("c3"), occupied("c4"))
+	if st := h.d.Stats(); st.Dropped[DropEndpointQueueFull] != 2 || st.Queued != 2 {
+		t.Errorf("stats = %+v, want 2 endpoint_queue_full and 2 queued", st)
 	}
 	release()
-	h.rc.expect(t, "channel_occupied:c0", "channel_occupied:c1", "channel_occupied:c2")
-	if n := strings.Count(h.logs.String(), "webhook queue full"); n != 1 {
-		t.Errorf("overflow logged %d times, want once (throttled):\n%s", n, h.logs.String())
+	h.rc.expect(t, "channel_occupied:c1 channel_occupied:c2") // a full queue is a backlog: packed
+	waitUntil(t, "the kept events are delivered", func() bool { return h.d.Stats().DeliveredEvents == 3 })
+	if n := strings.Count(h.logs.String(), `"reason":"endpoint_queue_full"`); n != 1 {
+		t.Errorf("the overflow was logged %d times, want once (throttled):\n%s", n, h.logs.String())
 	}
 }
 
-// TestEndpointQueueOverflow: an endpoint's queue (its request in flight included) is bounded; what
-// does not fit is counted as endpoint_queue_full, the rest is delivered.
-func TestEndpointQueueOverflow(t *testing.T) {
-	h := start(t, Config{EndpointQueueSize: 2})
-	unblock := make(chan struct{})
-	h.rc.setRespond(func(n int, _ *http.Request, _ []byte) (int, error) {
-		if n == 1 {
-			<-unblock
-		}
-		return http.StatusOK, nil
-	})
-	h.emit(occupied("c0"))
-	h.rc.expect(t, "channel_occupied:c0") // in flight, held by the receiver
-	h.emit(occupied("c1"), occupied("c2"), occupied("c3"))
-	h.d.barrier()
-	if got := h.d.Stats().Dropped[DropEndpointQueueFull]; got != 2 {
-		t.Errorf("endpoint_queue_full = %d, want 2", got)
+// TestAppsDoNotShareBudgets: app A floods Emit from several goroutines while its receiver hangs;
+// app B, emitting at the same time, loses nothing and is not held up. Every Emit returns at once,
+// and what A loses is A's own overflow, counted exactly.
+func TestAppsDoNotShareBudgets(t *testing.T) {
+	const perFlooder, flooders, bEvents = 10_000, 4, 200
+	endpoint := func(path string) []Endpoint { return []Endpoint{{URL: "http://hook.test/" + path}} }
+	h := start(t, Config{Apps: []App{
+		{ID: "a", Key: "ka", Secret: "sa", Endpoints: endpoint("a")},
+		{ID: "b", Key: "kb", Secret: "sb", Endpoints: endpoint("b")},
+	}})
+	h.rc.holdFirst(t, "/a")
+	var wg sync.WaitGroup
+	for g := range flooders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perFlooder {
+				h.d.Emit("a", clientEvent("private-a", fmt.Sprintf(`{"g":%d,"i":%d}`, g, i)))
+			}
+		}()
 	}
-	close(unblock)
-	h.rc.expect(t, "channel_occupied:c1")
-	waitUntil(t, "both kept requests are delivered", func() bool { return h.d.Stats().Delivered == 2 })
-	if !strings.Contains(h.logs.String(), `"reason":"endpoint_queue_full"`) {
-		t.Errorf("the overflow was not logged:\n%s", h.logs.String())
+	for i := range bEvents {
+		h.d.Emit("b", clientEvent("private-b", fmt.Sprint(i)))
+	}
+	wg.Wait()
+	got := 0
+	for got < bEvents {
+		r := h.rc.next(t)
+		if strings.HasSuffix(r.URL, "/b") {
+			got += len(r.Hook.Events)
+		}
+	}
+	const queued = 10_000 // the default EndpointQueueSize, all of it app A's
+	st := h.d.Stats()
+	if want := int64(perFlooder*flooders - 1 - queued); st.Dropped[DropEndpointQueueFull] != want || st.DroppedTotal() != want {
+		t.Errorf("stats = %+v, want exactly app A's overflow, %d, dropped as endpoint_queue_full", st, want)
 	}
 }
 
@@ -72,18 +81,17 @@ func TestShutdownFlushesPendingRemovalsAndBatches(t *testing.T) {
 		Batching:  Batching{Enabled: true, Window: time.Hour},
 		Endpoints: []Endpoint{{URL: "http://hook.test/"}},
 	}}, RemovalDelay: time.Hour})
-	h.emit(occupied("a"), occupied("presence-p"), added("presence-p", "u"))
-	h.d.barrier()
-	h.emit(removed("presence-p", "u"), vacated("presence-p"))
-	h.d.barrier()
+	h.emit(occupied("presence-p"), added("presence-p", "u"))
+	h.clock.fireNext(t) // the batch window
+	h.rc.expect(t, "channel_occupied:presence-p member_added:presence-p:u")
+	waitUntil(t, "the batch is delivered", func() bool { return h.d.Stats().Delivered == 1 })
+	h.emit(occupied("a"), removed("presence-p", "u"), vacated("presence-p"))
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	if err := h.d.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown = %v", err)
 	}
-	// The batch window would have ended before the removal delay: the batch goes first.
-	h.rc.expect(t, "channel_occupied:a channel_occupied:presence-p member_added:presence-p:u",
-		"member_removed:presence-p:u channel_vacated:presence-p")
+	h.rc.expect(t, "channel_occupied:a member_removed:presence-p:u channel_vacated:presence-p")
 	h.emit(occupied("late"))
 	st := h.d.Stats()
 	if st.Delivered != 2 || st.DeliveredEvents != 5 || st.Dropped[DropShutdown] != 1 {
@@ -109,7 +117,6 @@ func TestShutdownDeadlineCountsUndelivered(t *testing.T) {
 	h.emit(occupied("c1"), occupied("c2"), occupied("c3"))
 	h.rc.next(t)
 	h.rc.next(t)
-	h.d.barrier()
 	h.clock.next(t) // the failing endpoint is backing off
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -126,7 +133,7 @@ func TestShutdownDeadlineCountsUndelivered(t *testing.T) {
 	}
 	logs := h.logs.String()
 	for _, url := range []string{"failing", "hanging"} {
-		if !strings.Contains(logs, `"url":"http://hook.test/`+url+`","reason":"shutdown","requests":3,"events":3`) {
+		if !strings.Contains(logs, `"url":"http://hook.test/`+url+`","reason":"shutdown","events":3`) {
 			t.Errorf("no shutdown drop line for %s:\n%s", url, logs)
 		}
 	}
@@ -135,7 +142,7 @@ func TestShutdownDeadlineCountsUndelivered(t *testing.T) {
 // TestEveryEventIsDeliveredOrCounted: under concurrent Emit and a Shutdown in the middle, every
 // emitted event ends up delivered or counted as dropped; none disappears silently.
 func TestEveryEventIsDeliveredOrCounted(t *testing.T) {
-	h := start(t, Config{QueueSize: 64, EndpointQueueSize: 256})
+	h := start(t, Config{EndpointQueueSize: 256})
 	h.rc.mu.Lock()
 	h.rc.discard = true
 	h.rc.mu.Unlock()
@@ -194,6 +201,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"no secret", Config{Apps: []App{{ID: "a1", Key: "k"}}}, "key and secret"},
 		{"twice", Config{Apps: []App{app(), app()}}, "listed twice"},
 		{"negative workers", Config{Workers: -1}, "workers"},
+		{"too many endpoints", Config{Apps: []App{app(slices.Repeat([]Endpoint{{URL: "http://h/"}}, MaxEndpoints+1)...)}}, "65 endpoints, at most 64"},
 	}
 	for _, tt := range tests {
 		d, err := New(tt.cfg)

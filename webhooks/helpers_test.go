@@ -27,14 +27,12 @@ const (
 )
 
 // fakeClock is a Clock that moves only when a test moves it. Tests wait for the dispatcher's timer
-// with next, and fire it with advanceTo. hold makes the next Now call block, to freeze the loop.
+// with next, and fire it with advanceTo.
 type fakeClock struct {
 	mu      sync.Mutex
 	now     time.Time
 	timers  map[*fakeTimer]struct{}
 	changed chan struct{} // closed and replaced whenever timers change
-	gate    chan struct{} // when set, Now blocks until it is closed
-	held    chan struct{} // receives when a Now call blocks at the gate
 }
 
 type fakeTimer struct {
@@ -52,13 +50,6 @@ func newFakeClock() *fakeClock {
 }
 
 func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	gate, held := c.gate, c.held
-	c.mu.Unlock()
-	if gate != nil {
-		held <- struct{}{}
-		<-gate
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
@@ -91,13 +82,6 @@ func (t *fakeTimer) Stop() bool {
 func (c *fakeClock) notify() {
 	close(c.changed)
 	c.changed = make(chan struct{})
-}
-
-// current is the fake time, read without the gate.
-func (c *fakeClock) current() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
 }
 
 // pending returns the earliest pending timer's deadline.
@@ -152,31 +136,9 @@ func (c *fakeClock) advanceTo(at time.Time) {
 func (c *fakeClock) fireNext(t *testing.T) time.Duration {
 	t.Helper()
 	at := c.next(t)
-	moved := at.Sub(c.current())
+	moved := at.Sub(c.Now())
 	c.advanceTo(at)
 	return moved
-}
-
-// hold makes the next Now call block until release: it calls trigger, which must make the loop
-// read the clock, and returns once the loop is blocked.
-func (c *fakeClock) hold(t *testing.T, trigger func()) (release func()) {
-	t.Helper()
-	c.mu.Lock()
-	c.gate, c.held = make(chan struct{}), make(chan struct{}, 1)
-	gate, held := c.gate, c.held
-	c.mu.Unlock()
-	trigger()
-	select {
-	case <-held:
-	case <-time.After(waitLimit):
-		t.Fatal("timed out waiting for the loop to call Now")
-	}
-	return func() {
-		c.mu.Lock()
-		c.gate = nil
-		c.mu.Unlock()
-		close(gate)
-	}
 }
 
 // received is one request as the receiver saw it.
@@ -247,6 +209,22 @@ func (rc *receiver) setRespond(f func(n int, r *http.Request, body []byte) (int,
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.respond = f
+}
+
+// holdFirst makes the receiver hold the first request to each URL containing match until release
+// is called (at the latest when the test ends): that endpoint's later events wait in its queue.
+func (rc *receiver) holdFirst(t *testing.T, match string) (release func()) {
+	unblock := make(chan struct{})
+	rc.setRespond(func(n int, r *http.Request, _ []byte) (int, error) {
+		if n == 1 && strings.Contains(r.URL.String(), match) {
+			<-unblock
+		}
+		return http.StatusOK, nil
+	})
+	var once sync.Once
+	release = func() { once.Do(func() { close(unblock) }) }
+	t.Cleanup(release) // before the harness's Shutdown, which would wait for the held request
+	return release
 }
 
 // next returns the next request, failing the test if none comes within waitLimit.
@@ -335,10 +313,22 @@ func (h *harness) emit(events ...pusher.WebhookEvent) {
 	}
 }
 
-// occupancy copies the debounce state, read on the loop.
+// locked runs fn with the dispatcher's lock held: it sees the dispatcher between two of its steps,
+// the timer armed for what they scheduled. Emit has done its work when it returns; locked is for
+// the loop's handling of a worker's result or a timer whose effect the test has seen begin.
+func (h *harness) locked(fn func()) {
+	h.d.mu.Lock()
+	defer h.d.mu.Unlock()
+	fn()
+}
+
+// settled returns once the step the dispatcher is in the middle of, if any, is done.
+func (h *harness) settled() { h.locked(func() {}) }
+
+// occupancy copies the debounce state.
 func (h *harness) occupancy() map[occKey]occupancy {
 	out := map[occKey]occupancy{}
-	h.d.barrier(func() {
+	h.locked(func() {
 		for k, s := range h.d.occupancy {
 			out[k] = *s
 		}

@@ -27,71 +27,109 @@ const (
 	loadSecret = "load-secret"
 )
 
-// hookLog is a webhook receiver that verifies every request as a server SDK would and counts each
-// distinct event.
-type hookLog struct {
-	t        *testing.T
-	mu       sync.Mutex
-	seen     map[string]int // "name channel user" -> times received
-	byName   map[string]int
-	requests int
-	changed  chan struct{} // closed and replaced on every request
+// watched is the part of a test receiver that a test waits on: mu guards the receiver's state, and
+// changed is closed and replaced whenever a request has changed it.
+type watched struct {
+	mu      sync.Mutex
+	changed chan struct{}
 }
 
-func newHookLog(t *testing.T) *hookLog {
-	return &hookLog{t: t, seen: map[string]int{}, byName: map[string]int{}, changed: make(chan struct{})}
+func newWatched() watched { return watched{changed: make(chan struct{})} }
+
+// changedLocked wakes the waiters; mu is held.
+func (w *watched) changedLocked() {
+	close(w.changed)
+	w.changed = make(chan struct{})
 }
 
-func (l *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	mac := hmac.New(sha256.New, []byte(loadSecret))
-	mac.Write(body)
-	if r.Header.Get("Content-Type") != "application/json" || r.Header.Get("X-Pusher-Key") != loadKey ||
-		r.Header.Get("X-Pusher-Signature") != hex.EncodeToString(mac.Sum(nil)) {
-		l.t.Errorf("invalid webhook: headers %v, body %s", r.Header, body)
-	}
-	var hook pusher.Webhook
-	if err := json.Unmarshal(body, &hook); err != nil || len(hook.Events) != 1 {
-		l.t.Errorf("body %s: %v (want exactly one event: batching is off)", body, err)
-	}
-	l.mu.Lock()
-	l.requests++
-	for _, e := range hook.Events {
-		l.seen[e.Name+" "+e.Channel+" "+e.UserID]++
-		l.byName[e.Name]++
-	}
-	close(l.changed)
-	l.changed = make(chan struct{})
-	l.mu.Unlock()
-}
-
-// waitCounts waits until at least want events of each name have arrived.
-func (l *hookLog) waitCounts(t *testing.T, limit time.Duration, want map[string]int) {
+// await waits until cond, called with mu held, holds; it fails the test after limit, saying what
+// it waited for and, when state is not nil, what the receiver had (also called with mu held).
+func (w *watched) await(t *testing.T, what string, limit time.Duration, cond func() bool, state func() string) {
 	t.Helper()
 	deadline := time.After(limit)
 	for {
-		l.mu.Lock()
-		done, changed := true, l.changed
-		for name, n := range want {
-			if l.byName[name] < n {
-				done = false
-			}
+		w.mu.Lock()
+		ok, changed := cond(), w.changed
+		got := ""
+		if !ok && state != nil {
+			got = ": " + state()
 		}
-		got := fmt.Sprint(l.byName)
-		l.mu.Unlock()
-		if done {
+		w.mu.Unlock()
+		if ok {
 			return
 		}
 		select {
 		case <-changed:
 		case <-deadline:
-			t.Fatalf("timed out: received %s, want %v", got, want)
+			t.Fatalf("timed out after %v waiting until %s%s", limit, what, got)
 		}
 	}
+}
+
+// verifiedWebhook reads a webhook request as a server SDK's helper would: Content-Type exactly
+// application/json, the app key, the HMAC of the raw body with the app's secret (looked up by key),
+// and a JSON body with at least one event. Problems are reported through t.
+func verifiedWebhook(t *testing.T, r *http.Request, secrets map[string]string) pusher.Webhook {
+	var hook pusher.Webhook
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Errorf("reading a webhook: %v", err)
+		return hook
+	}
+	key := r.Header.Get("X-Pusher-Key")
+	secret, known := secrets[key]
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	if !known || r.Header.Get("Content-Type") != "application/json" || r.Header.Get("X-Pusher-Signature") != hex.EncodeToString(mac.Sum(nil)) {
+		t.Errorf("invalid webhook: headers %v, body %s", r.Header, body)
+	}
+	if err := json.Unmarshal(body, &hook); err != nil || len(hook.Events) == 0 {
+		t.Errorf("webhook body %s: %v", body, err)
+	}
+	return hook
+}
+
+// hookLog is a webhook receiver that verifies every request as a server SDK would and counts each
+// distinct event. Guarded by mu.
+type hookLog struct {
+	t *testing.T
+	watched
+	seen     map[string]int // "name channel user" -> times received
+	byName   map[string]int
+	requests int
+	packed   int // requests with several events: batching is off, so only a backlogged endpoint packs
+}
+
+func newHookLog(t *testing.T) *hookLog {
+	return &hookLog{t: t, watched: newWatched(), seen: map[string]int{}, byName: map[string]int{}}
+}
+
+func (l *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hook := verifiedWebhook(l.t, r, map[string]string{loadKey: loadSecret})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.requests++
+	if len(hook.Events) > 1 {
+		l.packed++
+	}
+	for _, e := range hook.Events {
+		l.seen[e.Name+" "+e.Channel+" "+e.UserID]++
+		l.byName[e.Name]++
+	}
+	l.changedLocked()
+}
+
+// waitCounts waits until at least want events of each name have arrived.
+func (l *hookLog) waitCounts(t *testing.T, limit time.Duration, want map[string]int) {
+	t.Helper()
+	l.await(t, fmt.Sprintf("%v have arrived", want), limit, func() bool {
+		for name, n := range want {
+			if l.byName[name] < n {
+				return false
+			}
+		}
+		return true
+	}, func() string { return fmt.Sprint(l.byName) })
 }
 
 // TestLoadPresenceWebhooks: thousands of connections join hundreds of presence channels (some users
@@ -224,13 +262,13 @@ func TestLoadPresenceWebhooks(t *testing.T) {
 		}
 	}
 	st := d.Stats()
-	if st.DroppedTotal() != 0 || st.Delivered != int64(hooks.requests) {
+	if st.DroppedTotal() != 0 || st.Delivered != int64(hooks.requests) || st.Packed != int64(hooks.packed) {
 		t.Errorf("stats = %+v, receiver got %d requests", st, hooks.requests)
 	}
 	t.Logf("%d connections, %d presence channels, %d members: joined in %v, join webhooks done at %v; "+
-		"leave webhooks done %v after the leave began (grace %v); %d requests, %d retried, %d dropped",
+		"leave webhooks done %v after the leave began (grace %v); %d requests (%d packed), %d retried, %d dropped",
 		conns, chans, members, joined.Round(time.Millisecond), joinHooks.Round(time.Millisecond),
-		leaveHooks.Round(time.Millisecond), grace, hooks.requests, st.Retried, st.DroppedTotal())
+		leaveHooks.Round(time.Millisecond), grace, hooks.requests, hooks.packed, st.Retried, st.DroppedTotal())
 }
 
 // parallel runs fn(0..n-1) on at most 32 goroutines and returns the first error.

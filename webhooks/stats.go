@@ -9,30 +9,44 @@ import (
 type DropReason string
 
 const (
-	// DropQueueFull: Emit found the dispatcher's input queue full (Config.QueueSize).
-	DropQueueFull DropReason = "queue_full"
-	// DropEndpointQueueFull: an endpoint already had Config.EndpointQueueSize requests waiting.
+	// DropEndpointQueueFull: an endpoint already had Config.EndpointQueueSize events waiting, none
+	// of them worth less than the new one, which was dropped.
 	DropEndpointQueueFull DropReason = "endpoint_queue_full"
-	// DropRetryExpired: the endpoint kept failing for the whole retry window (Config.RetryFor).
+	// DropShed: a waiting event was dropped from a full endpoint queue to make room for a more
+	// valuable one (see rank: public-channel occupancy goes first, member events last).
+	DropShed DropReason = "shed"
+	// DropRetryExpired: the endpoint kept failing for the whole retry window (Config.RetryFor), or
+	// the event was the removal of an addition dropped that way.
 	DropRetryExpired DropReason = "retry_expired"
-	// DropShutdown: the shutdown deadline passed before the request was delivered, or the event was
-	// emitted after Shutdown began.
+	// DropShutdown: the shutdown deadline passed before the event was delivered, or it was emitted
+	// after Shutdown began.
 	DropShutdown DropReason = "shutdown"
 )
 
 // DropReasons lists every DropReason.
-var DropReasons = []DropReason{DropQueueFull, DropEndpointQueueFull, DropRetryExpired, DropShutdown}
+var DropReasons = []DropReason{DropEndpointQueueFull, DropShed, DropRetryExpired, DropShutdown}
 
-// Stats is a snapshot of the dispatcher's counters, for logs and metrics.
+// Stats is a snapshot of the dispatcher's counters and gauges, for logs and metrics. Event counts
+// are per endpoint: an event sent to two endpoints counts twice.
 type Stats struct {
-	// Delivered counts requests an endpoint answered with 2xx; DeliveredEvents the events in them
-	// (an event sent to two endpoints counts twice).
+	// Delivered counts requests an endpoint answered with 2xx; DeliveredEvents the events in them.
 	Delivered, DeliveredEvents int64
 	// Retried counts attempts after the first, across all requests.
 	Retried int64
-	// Dropped counts events given up on, by reason (every reason is present). A request dropped for
-	// an endpoint counts its events.
+	// Dropped counts events given up on, by reason (every reason is present).
 	Dropped map[DropReason]int64
+	// Coalesced counts events that were never sent because a later event made them moot while they
+	// waited: a channel_occupied or member_added cancelled by its removal (both count), a
+	// subscription_count replaced by a newer one, a cache_miss merged into a waiting one. Nothing a
+	// receiver needs is lost.
+	Coalesced int64
+	// Packed counts requests that carried several events although their app does not batch,
+	// because their endpoint was backlogged.
+	Packed int64
+	// Queued is a gauge: the events waiting in endpoint queues now (not those in a request).
+	Queued int64
+	// Backlogged is a gauge: the endpoints backlogged now (see Packed).
+	Backlogged int64
 }
 
 // DroppedTotal is the sum of Dropped.
@@ -44,9 +58,11 @@ func (s Stats) DroppedTotal() int64 {
 	return n
 }
 
-// counters are the live values behind Stats; written by the loop, the workers and Emit.
+// counters are the live values behind Stats; written under Dispatcher.mu, except drops at Shutdown.
 type counters struct {
 	delivered, deliveredEvents, retried atomic.Int64
+	coalesced, packed                   atomic.Int64
+	queued, backlogged                  atomic.Int64
 	dropped                             [4]atomic.Int64 // indexed like DropReasons
 }
 
@@ -65,6 +81,10 @@ func (c *counters) snapshot() Stats {
 		DeliveredEvents: c.deliveredEvents.Load(),
 		Retried:         c.retried.Load(),
 		Dropped:         make(map[DropReason]int64, len(DropReasons)),
+		Coalesced:       c.coalesced.Load(),
+		Packed:          c.packed.Load(),
+		Queued:          c.queued.Load(),
+		Backlogged:      c.backlogged.Load(),
 	}
 	for i, r := range DropReasons {
 		s.Dropped[r] = c.dropped[i].Load()
