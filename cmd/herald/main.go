@@ -168,6 +168,7 @@ func (h *herald) serve(ctx context.Context, stop func(), ln net.Listener) int {
 func (o *options) serverConfig(log *zerolog.Logger) (channels.Config, error) {
 	cfg := channels.Config{
 		CacheTTL:             o.CacheTTL.duration(),
+		CacheMaxBytes:        o.CacheMaxBytes,
 		WatchlistGrace:       o.WatchlistGrace.duration(),
 		PathPrefix:           o.PathPrefix,
 		ActivityTimeout:      o.ActivityTimeout.duration(),

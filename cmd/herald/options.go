@@ -38,6 +38,7 @@ type options struct {
 	WebhookTimeout       seconds      `json:"webhook_timeout"`    // per attempt
 	WebhookRetryFor      seconds      `json:"webhook_retry_for"`  // 0: no retries
 	CacheTTL             seconds      `json:"cache_ttl"`          // how long a cache channel keeps its event
+	CacheMaxBytes        int          `json:"cache_max_bytes"`    // the cache channels' events together
 	TokenMaxLifetime     seconds      `json:"token_max_lifetime"` // how far a token's exp may lie after its iat
 	WatchlistGrace       seconds      `json:"watchlist_grace"`    // before a departed user is offline
 	Apps                 []appOptions `json:"apps"`
@@ -134,6 +135,7 @@ func (o *options) settings() []setting {
 		{"webhook-timeout", "HERALD_WEBHOOK_TIMEOUT", "seconds one webhook attempt may take", secondsVar(&o.WebhookTimeout)},
 		{"webhook-retry-for", "HERALD_WEBHOOK_RETRY_FOR", "seconds a failing webhook is retried before it is dropped, 0 = no retries", secondsVar(&o.WebhookRetryFor)},
 		{"cache-ttl", "HERALD_CACHE_TTL", "seconds a cache channel keeps its last event", secondsVar(&o.CacheTTL)},
+		{"cache-max-bytes", "HERALD_CACHE_MAX_BYTES", "bytes the cache channels' last events may take together, 0 = 64 MiB", intVar(&o.CacheMaxBytes)},
 		{"watchlist-grace", "HERALD_WATCHLIST_GRACE", "seconds before a watched user who left is reported offline", secondsVar(&o.WatchlistGrace)},
 		{"token-max-lifetime", "HERALD_TOKEN_MAX_LIFETIME", "seconds a token of the token authorization endpoints may live (exp after iat)", secondsVar(&o.TokenMaxLifetime)},
 		{"app-id", "HERALD_APP_ID", "default app: id (ignored when the config file lists apps)", o.appVar(stringVar(&o.defaultApp.ID))},
@@ -243,8 +245,6 @@ func (o *options) validate() error {
 	switch {
 	case o.Addr == "":
 		return errors.New("addr (HERALD_ADDR) is empty")
-	case o.MaxConnections != nil && *o.MaxConnections < 0 || o.MaxQueueBytes < 0 || o.MaxFrameBytes < 0:
-		return errors.New("max_connections, max_queue_bytes and max_frame_bytes must not be negative")
 	case o.MaxFrameBytes > maxFrameBytes:
 		return fmt.Errorf("max_frame_bytes (HERALD_MAX_FRAME_BYTES) %d is over the maximum of %d (16 MiB)", o.MaxFrameBytes, maxFrameBytes)
 	case o.MaxHeaderBytes < minMaxHeaderBytes || o.MaxHeaderBytes > maxMaxHeaderBytes:
@@ -253,6 +253,21 @@ func (o *options) validate() error {
 		return fmt.Errorf("path_prefix (HERALD_PATH_PREFIX) %q must start with / and not end with /", o.PathPrefix)
 	case o.LogFormat != "json" && o.LogFormat != "console":
 		return fmt.Errorf("log_format (HERALD_LOG_FORMAT) %q must be json or console", o.LogFormat)
+	}
+	maxConnections := 0
+	if o.MaxConnections != nil {
+		maxConnections = *o.MaxConnections
+	}
+	for _, l := range []struct {
+		field string
+		value int
+	}{
+		{"max_connections", maxConnections}, {"max_queue_bytes", o.MaxQueueBytes},
+		{"max_frame_bytes", o.MaxFrameBytes}, {"cache_max_bytes", o.CacheMaxBytes},
+	} {
+		if l.value < 0 {
+			return fmt.Errorf("%s (HERALD_%s) %d must not be negative", l.field, strings.ToUpper(l.field), l.value)
+		}
 	}
 	if err := o.validateDurations(); err != nil {
 		return err

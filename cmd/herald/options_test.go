@@ -146,6 +146,9 @@ func TestBadConfigurationNamesTheField(t *testing.T) {
 		{"header limit too small", []string{"--max-header-bytes", "1023"}, nil, "", "max_header_bytes (HERALD_MAX_HEADER_BYTES) 1023 must be between 1024 and 1048576"},
 		{"header limit too large", nil, nil, `{"max_header_bytes": 1048577}`, "max_header_bytes (HERALD_MAX_HEADER_BYTES) 1048577"},
 		{"zero header timeout", nil, map[string]string{"HERALD_READ_HEADER_TIMEOUT": "0"}, "", "read_header_timeout (HERALD_READ_HEADER_TIMEOUT) must be a positive"},
+		{"negative queue bound", []string{"--max-queue-bytes=-1"}, nil, "", "max_queue_bytes (HERALD_MAX_QUEUE_BYTES) -1 must not be negative"},
+		{"negative cache bound", nil, nil, `{"cache_max_bytes": -5}`, "cache_max_bytes (HERALD_CACHE_MAX_BYTES) -5 must not be negative"},
+		{"negative subscribe rate", nil, nil, `{"apps":[{"id":"1","key":"k","secret":"s","subscriptions_per_second":-1}]}`, "subscriptions_per_second"},
 	}
 	for _, tt := range tests {
 		args := tt.args
