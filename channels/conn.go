@@ -137,7 +137,7 @@ func (c *Conn) finish(err error) {
 	// Unregistered first, so that a client reconnecting as soon as it reads the close is not refused
 	// for a quota this connection still held.
 	c.unregister()
-	if !c.out.readerDone(reply) {
+	if !c.out.readerDone(reply, errors.As(err, &closed)) {
 		_ = c.ws.Close()
 	}
 	c.cleanup()

@@ -31,6 +31,9 @@ type sendQueue struct {
 	unsent   bool // a direct write left bytes in the socket that the writer must flush
 	closing  bool // no further frame is accepted
 	readDone bool // the reader has stopped for good: nothing will read a close reply
+	// echoing: the close frame answers the client's own, so the client has nothing more to send and
+	// the socket may close as soon as the answer is out, without lingering.
+	echoing bool
 	// closeFrame is the close payload the writer sends once what was queued before it is out;
 	// closeSent records that it went, after which the socket waits for the client's reply.
 	closeSent  bool
@@ -160,9 +163,10 @@ func (q *sendQueue) dropBacklog() {
 
 // readerDone records that the reader has stopped for good. Unless a close frame already went out,
 // the backlog is dropped and reply (when not nil) becomes the close frame, after a close already
-// requested. It reports whether the writer still runs: it then ends the connection itself (lingering
-// after the close frame, or hanging up), and the caller must not close the socket.
-func (q *sendQueue) readerDone(reply []byte) (lingering bool) {
+// requested; echo says that reply answers the client's own close frame. It reports whether the writer
+// still runs: it then ends the connection itself (lingering after the close frame, or hanging up), and
+// the caller must not close the socket.
+func (q *sendQueue) readerDone(reply []byte, echo bool) (lingering bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.readDone = true
@@ -170,7 +174,7 @@ func (q *sendQueue) readerDone(reply []byte) (lingering bool) {
 		q.dropBacklog()
 		q.closing = true
 		if q.closeFrame == nil {
-			q.closeFrame = reply
+			q.closeFrame, q.echoing = reply, echo
 		}
 		if q.closeFrame != nil {
 			q.startWriter()
@@ -234,11 +238,14 @@ func (q *sendQueue) writeLoop() {
 		if closing {
 			q.dropBacklog()
 			q.writing = false
-			readDone := q.readDone
+			readDone, echoing := q.readDone, q.echoing
 			q.mu.Unlock()
-			if readDone { // nothing reads the reply: end the connection after the close frame
+			switch {
+			case echoing: // the handshake is complete
+				q.owner.hangUp()
+			case readDone: // nothing reads the reply: end the connection after the close frame
 				q.owner.ws.LingerClose(closeGrace)
-			} else {
+			default:
 				q.owner.closeSent()
 			}
 			return

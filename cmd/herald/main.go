@@ -100,7 +100,10 @@ func newHerald(args []string, lookup func(string) (string, bool), stderr io.Writ
 
 // listen opens the public listener and, if configured, the debug one.
 func (h *herald) listen() (net.Listener, *http.Server, error) {
-	ln, err := net.Listen("tcp", h.o.Addr)
+	// No TCP keep-alives: Herald probes silent WebSocket clients itself (a Ping after
+	// activity_timeout) and idle REST connections end after IdleTimeout, while the kernel's probes
+	// would cost three setsockopt calls on every accepted connection.
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", h.o.Addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen on %s: %w", h.o.Addr, err)
 	}

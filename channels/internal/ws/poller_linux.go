@@ -70,9 +70,12 @@ func (p *Poller) watch(s *Socket) bool {
 		p.parked[fd] = s
 		p.mu.Unlock()
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd)}
-		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, int(fd), &ev)
-		if err == syscall.ENOENT { // first park of this socket
-			err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
+		op := syscall.EPOLL_CTL_MOD // re-arm the one-shot registration of an earlier park
+		if !s.watched {
+			op = syscall.EPOLL_CTL_ADD
+		}
+		if err = syscall.EpollCtl(p.epfd, op, int(fd), &ev); err == nil {
+			s.watched = true
 		}
 	})
 	return held == nil && err == nil
@@ -103,13 +106,18 @@ func (p *Poller) run() {
 	events := make([]syscall.EpollEvent, 256)
 	rc, err := p.file.SyscallConn()
 	if err == nil {
-		for err == nil {
-			err = rc.Read(func(fd uintptr) bool {
+		// The runtime calls back when the epoll descriptor becomes readable; a wait that returns
+		// fewer events than fit has drained it, so the next event makes it readable again and the
+		// callback goes back to waiting without a second, empty epoll_wait.
+		_ = rc.Read(func(fd uintptr) bool {
+			for {
 				n, _ := syscall.EpollWait(int(fd), events, 0)
 				p.wake(events[:max(n, 0)])
-				return n > 0
-			})
-		}
+				if n < len(events) {
+					return p.closed.Load()
+				}
+			}
+		})
 		return
 	}
 	for !p.closed.Load() {

@@ -18,6 +18,7 @@ type Socket struct {
 	nc           net.Conn
 	raw          syscall.RawConn // for writes that must not wait and for the poller; nil without a descriptor
 	fd           int32           // the descriptor's number, the poller's key for the socket; -1 without one
+	watched      bool            // registered with the poller by an earlier park; owned by the reader
 	writeTimeout time.Duration
 	poller       *Poller // nil: the socket never parks
 
