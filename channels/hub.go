@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/herald-rt/herald/channels/internal/ws"
 	"github.com/herald-rt/herald/pusher"
 )
 
@@ -117,7 +116,7 @@ func (p *pendingFrames) add(m *Message, limit int) {
 	if p.overflow {
 		return
 	}
-	if p.bytes += len(m.Frame) + ws.FrameOverhead; p.bytes > limit {
+	if p.bytes += len(m.Frame) + frameOverhead; p.bytes > limit {
 		p.overflow, p.frames = true, nil
 		return
 	}

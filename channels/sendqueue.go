@@ -60,6 +60,9 @@ func newSendQueue(owner *Conn) sendQueue { return sendQueue{owner: owner, writin
 
 func cost(f ws.Frame) int32 { return int32(f.Cost()) }
 
+// frameOverhead is what a frame costs beyond its payload wherever frames wait for a connection.
+const frameOverhead = ws.FrameOverhead
+
 // send takes a frame and never blocks. With nothing queued and direct set it writes at once;
 // otherwise it queues the frame for the writer. It reports false when the frame was not taken: the
 // connection is closing, or the backlog would pass the bound and the client is being cut off.
@@ -98,6 +101,8 @@ func (q *sendQueue) wrote(complete bool, err error) {
 	q.mu.Lock()
 	if err != nil {
 		q.failed()
+		q.mu.Unlock()
+		q.owner.hangUp()
 		return
 	}
 	if !complete {
@@ -113,14 +118,12 @@ func (q *sendQueue) wrote(complete bool, err error) {
 	q.mu.Unlock()
 }
 
-// failed gives up on a socket that failed a write: nothing more is queued or sent. Called with mu
-// held, which it releases.
+// failed gives up on a socket that failed a write: nothing more is queued or sent; the caller hangs
+// up once it has released mu. Called with mu held.
 func (q *sendQueue) failed() {
 	q.closing = true
 	q.dropBacklog()
 	q.writing = false
-	q.mu.Unlock()
-	q.owner.hangUp()
 }
 
 // isClosing reports that the queue accepts no further frame: the connection is on its way out.
@@ -233,6 +236,8 @@ func (q *sendQueue) writeLoop() {
 		}
 		if err != nil {
 			q.failed()
+			q.mu.Unlock()
+			q.owner.hangUp()
 			return
 		}
 		if closing {

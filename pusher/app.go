@@ -2,7 +2,6 @@ package pusher
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 )
 
@@ -125,5 +124,3 @@ func (a *App) Validate() error {
 	}
 	return nil
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

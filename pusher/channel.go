@@ -1,6 +1,9 @@
 package pusher
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // Kind is what a channel's name prefix makes of it; it decides how a subscription is authorized and
 // whether client events are allowed.
@@ -68,7 +71,7 @@ func ValidateChannelName(name string, maxLen int) *Error {
 		return &Error{Message: "Channel name is missing", Type: TypeInvalidChannel}
 	}
 	if len(name) > maxLen {
-		return &Error{Message: "Channel name too long: at most " + itoa(maxLen) + " characters",
+		return &Error{Message: "Channel name too long: at most " + strconv.Itoa(maxLen) + " characters",
 			Type: TypeInvalidChannel}
 	}
 	rest := name
