@@ -33,6 +33,13 @@ type Message struct {
 type Broker interface {
 	// Publish sends m to every node's deliver function. It must not block on slow subscribers.
 	Publish(ctx context.Context, m Message) error
+	// Listen makes this node receive the channel's messages, and returns once it will: after it, a
+	// message published on any node reaches this one. The server calls it once per local
+	// subscription, before the subscription is confirmed, and Unlisten once when it ends; the broker
+	// counts them.
+	Listen(ctx context.Context, appID, channel string) error
+	// Unlisten undoes one Listen.
+	Unlisten(appID, channel string)
 	// Start registers where this node's received messages go; it is called once, before any Publish.
 	Start(deliver func(Message)) error
 	// Close stops delivery.

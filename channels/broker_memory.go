@@ -22,5 +22,11 @@ func (b *MemoryBroker) Start(deliver func(Message)) error {
 	return nil
 }
 
+// Listen does nothing: the one node receives everything.
+func (b *MemoryBroker) Listen(context.Context, string, string) error { return nil }
+
+// Unlisten does nothing.
+func (b *MemoryBroker) Unlisten(string, string) {}
+
 // Close does nothing: there is nothing to stop.
 func (b *MemoryBroker) Close() error { return nil }

@@ -143,13 +143,14 @@ func (c *Conn) finish(err error) {
 	c.cleanup()
 }
 
-// cleanup leaves every channel (presence members and vacated hooks included) and signs out.
+// cleanup signs out and leaves every channel (presence members and vacated hooks included). Signing
+// out comes first, so that a user whose member_removed has been heard already reads as offline.
 func (c *Conn) cleanup() {
 	ctx := c.srv.ctx
+	c.signout(ctx)
 	for _, sub := range c.subs.list {
 		c.leave(ctx, sub)
 	}
-	c.signout(ctx)
 	c.cleaned.Store(true)
 	c.srv.conns.live.Add(-1)
 	if w, ok := c.srv.waiters.LoadAndDelete(c); ok {

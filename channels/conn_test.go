@@ -131,7 +131,7 @@ func TestPendingSubscriptionGetsItsSnapshotFirst(t *testing.T) {
 	s := newTestServer(t, Config{MaxQueueBytes: 4096})
 	c, ft := newTestConn(t, s)
 	k := channelKey{testAppID, "cache-room"}
-	sub, _ := s.hub.add(k, c, pusher.Member{}, true, nil)
+	sub := s.hub.add(k, c, pusher.Member{}, true, nil)
 	s.hub.fanout(&Message{AppID: testAppID, Channel: k.name, Frame: []byte(`{"event":"older","data":"{}"}`), Cached: 1})
 	s.hub.fanout(&Message{AppID: testAppID, Channel: k.name, Frame: []byte(`{"event":"live","data":"{}"}`), Cached: 3})
 	s.hub.fanout(&Message{AppID: testAppID, Channel: k.name, Frame: []byte(`{"event":"plain","data":"{}"}`)})
@@ -144,7 +144,7 @@ func TestPendingSubscriptionGetsItsSnapshotFirst(t *testing.T) {
 	}
 
 	// What waits counts against the bound: past it the connection is cut off, with nothing counted.
-	sub2, _ := s.hub.add(channelKey{testAppID, "cache-big"}, c, pusher.Member{}, true, nil)
+	sub2 := s.hub.add(channelKey{testAppID, "cache-big"}, c, pusher.Member{}, true, nil)
 	big := make([]byte, 3000)
 	for range 2 {
 		s.hub.fanout(&Message{AppID: testAppID, Channel: "cache-big", Frame: big})
@@ -158,7 +158,7 @@ func TestPendingSubscriptionGetsItsSnapshotFirst(t *testing.T) {
 func TestPendingFramesAreDroppedWhenTheConnectionCloses(t *testing.T) {
 	s := newTestServer(t, Config{})
 	c, ft := newTestConn(t, s)
-	sub, _ := s.hub.add(channelKey{testAppID, "cache-x"}, c, pusher.Member{}, true, nil)
+	sub := s.hub.add(channelKey{testAppID, "cache-x"}, c, pusher.Member{}, true, nil)
 	s.hub.fanout(&Message{AppID: testAppID, Channel: "cache-x", Frame: []byte(`{"event":"live","data":"{}"}`)})
 	c.closeWith(pusher.CloseError(pusher.CodeReconnect, "bye"))
 	s.hub.activate(sub, [][]byte{[]byte(`{"event":"snapshot","data":"{}"}`)}, 0, 0)

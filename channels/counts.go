@@ -14,25 +14,31 @@ const (
 	countInterval      = 5 * time.Second
 )
 
-// countChanged announces a channel's new subscription count to its subscribers (for apps with the
-// feature on) and to the hooks. Presence channels have member events instead, encrypted channels would
-// break Java's decryption, and internal channels have no audience.
-func (s *Server) countChanged(a *app, name string) {
+// countChanged announces a channel's new subscription count n, of the given version, to its
+// subscribers (for apps with the feature on) and to the hooks. Presence channels have member events
+// instead, encrypted channels would break Java's decryption, and internal channels have no audience.
+func (s *Server) countChanged(a *app, name string, n int, version uint64) {
 	kind, _ := pusher.KindOf(name)
 	if !a.SubscriptionCount || kind == pusher.KindPresence || kind == pusher.KindEncrypted || isInternal(name) {
 		return
 	}
-	k := channelKey{a.ID, name}
-	n, version := s.hub.countVersioned(k)
-	if n == 0 { // vacated: nobody to tell but the hooks
-		s.emitCount(a.ID, name, 0)
+	if n > countThrottleAbove && !s.counts.allow(channelKey{a.ID, name}, func() { s.countNow(a, name) }) {
 		return
 	}
-	if n > countThrottleAbove && !s.counts.allow(k, func() { s.countChanged(a, name) }) {
-		return
+	if n > 0 { // vacated: nobody to tell but the hooks
+		s.publish(Message{AppID: a.ID, Channel: name, Frame: pusher.SubscriptionCountFrame(name, n), Count: version})
 	}
-	s.publish(Message{AppID: a.ID, Channel: name, Frame: pusher.SubscriptionCountFrame(name, n), Count: version})
 	s.emitCount(a.ID, name, n)
+}
+
+// countNow announces the channel's current count: the last change of a throttled window.
+func (s *Server) countNow(a *app, name string) {
+	info, err := s.store.Info(s.ctx, a.ID, name)
+	if err != nil {
+		s.log.Error().Err(err).Str("app_id", a.ID).Str("channel", name).Msg("subscription count unavailable")
+		return
+	}
+	s.countChanged(a, name, info.Subscriptions, info.Version)
 }
 
 func (s *Server) emitCount(appID, name string, n int) {

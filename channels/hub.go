@@ -19,8 +19,6 @@ const hubShards = 64
 type hub struct {
 	seed   maphash.Seed
 	shards [hubShards]hubShard
-	// counts versions the subscription counts read by countVersioned.
-	counts atomic.Uint64
 }
 
 type hubShard struct {
@@ -34,13 +32,12 @@ type channelKey struct {
 }
 
 // channel holds one channel's local subscribers. The shard lock guards its presence in the map; mu
-// guards subs, active and every subscription's index and snapshot versions, so a fan-out holds only
-// mu, as a reader.
+// guards subs and every subscription's index and snapshot versions, so a fan-out holds only mu, as a
+// reader.
 type channel struct {
-	key    channelKey
-	mu     sync.RWMutex
-	subs   []*subscription
-	active int // subscriptions past their snapshot: the ones that make the channel occupied
+	key  channelKey
+	mu   sync.RWMutex
+	subs []*subscription
 
 	// lastFanout is when the channel's last fan-out started (see fanout).
 	lastFanout atomic.Int64
@@ -62,9 +59,6 @@ type subscription struct {
 
 	// Guarded by ch.mu.
 	index int32 // position in ch.subs
-	// active is set once the subscriber has had its snapshot: from then on it counts towards the
-	// channel being occupied.
-	active bool
 	// pending is set while the subscriber's snapshot is read from the stores: frames fanned out
 	// meanwhile wait here and go out after the snapshot (see activate).
 	pending *pendingFrames
@@ -144,11 +138,9 @@ func (h *hub) stripe(k channelKey) int {
 }
 
 // add subscribes c to the channel. With pending set, the subscription first collects what is fanned
-// out to it while its snapshot is read, until activate; otherwise it is active at once, and first
-// (when not nil) is sent to it before any frame fanned out afterwards. member is the presence member
-// of a pending subscription. occupied reports that the subscription made the channel occupied on this
-// node.
-func (h *hub) add(k channelKey, c *Conn, member pusher.Member, pending bool, first []byte) (sub *subscription, occupied bool) {
+// out to it while its snapshot is read, until activate; otherwise first (when not nil) is sent to it
+// before any frame fanned out afterwards. member is the presence member of a pending subscription.
+func (h *hub) add(k channelKey, c *Conn, member pusher.Member, pending bool, first []byte) *subscription {
 	s := h.shard(k)
 	s.mu.Lock()
 	ch := s.channels[k]
@@ -158,29 +150,16 @@ func (h *hub) add(k channelKey, c *Conn, member pusher.Member, pending bool, fir
 	}
 	ch.mu.Lock()
 	s.mu.Unlock()
-	sub = &subscription{conn: c, ch: ch, index: int32(len(ch.subs))}
+	sub := &subscription{conn: c, ch: ch, index: int32(len(ch.subs))}
 	ch.subs = append(ch.subs, sub)
 	if pending {
 		sub.pending = &pendingFrames{}
 		sub.snap = &snapshotState{member: member}
-	} else {
-		occupied = ch.activate(sub)
-		if first != nil {
-			c.deliver(first, true)
-		}
+	} else if first != nil {
+		c.deliver(first, true)
 	}
 	ch.mu.Unlock()
-	return sub, occupied
-}
-
-// activate counts sub as active and reports whether that made the channel occupied. ch.mu is held.
-func (ch *channel) activate(sub *subscription) (occupied bool) {
-	if sub.active {
-		return false
-	}
-	sub.active = true
-	ch.active++
-	return ch.active == 1
+	return sub
 }
 
 // suspend makes an active subscription collect its frames again, while a new snapshot is read.
@@ -192,22 +171,21 @@ func (h *hub) suspend(sub *subscription) {
 
 // activate ends a subscription's pending state: it sends the snapshot frames, records the versions
 // they reflect, then sends the frames collected meanwhile that the snapshot does not already
-// reflect, all before any later fan-out. occupied reports that the subscription made the channel
-// occupied on this node. A connection that collected more than its queue bound is cut off instead.
-func (h *hub) activate(sub *subscription, snapshot [][]byte, roster, cached uint64) (occupied bool) {
+// reflect, all before any later fan-out. A connection that collected more than its queue bound is
+// cut off instead.
+func (h *hub) activate(sub *subscription, snapshot [][]byte, roster, cached uint64) {
 	ch := sub.ch
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	p := sub.pending
 	sub.pending = nil
-	occupied = ch.activate(sub)
 	if sub.snap != nil {
 		sub.snap.roster, sub.snap.cached = roster, cached
 	}
 	c := sub.conn
 	if p != nil && p.overflow {
 		c.cutOff()
-		return occupied
+		return
 	}
 	for _, f := range snapshot {
 		c.deliver(f, true)
@@ -219,11 +197,10 @@ func (h *hub) activate(sub *subscription, snapshot [][]byte, roster, cached uint
 			}
 		}
 	}
-	return occupied
 }
 
-// remove unsubscribes sub and reports whether the channel has no active local subscriber left.
-func (h *hub) remove(sub *subscription) (vacated bool) {
+// remove unsubscribes sub.
+func (h *hub) remove(sub *subscription) {
 	ch := sub.ch
 	s := h.shard(ch.key)
 	s.mu.Lock()
@@ -235,11 +212,6 @@ func (h *hub) remove(sub *subscription) (vacated bool) {
 	ch.subs[n] = nil
 	ch.subs = ch.subs[:n]
 	sub.pending = nil
-	if sub.active {
-		sub.active = false
-		ch.active--
-		vacated = ch.active == 0
-	}
 	if n == 0 {
 		delete(s.channels, ch.key)
 	} else if cap(ch.subs) > 64 && n < cap(ch.subs)/4 {
@@ -247,7 +219,6 @@ func (h *hub) remove(sub *subscription) (vacated bool) {
 	}
 	ch.mu.Unlock()
 	s.mu.Unlock()
-	return vacated
 }
 
 // lookup returns the channel, or nil when it has no local subscriber.
@@ -308,48 +279,4 @@ func (h *hub) each(k channelKey, fn func(*Conn)) {
 		fn(sub.conn)
 	}
 	ch.mu.RUnlock()
-}
-
-// count returns the number of active local subscriptions of a channel.
-func (h *hub) count(k channelKey) int {
-	ch := h.lookup(k)
-	if ch == nil {
-		return 0
-	}
-	ch.mu.RLock()
-	defer ch.mu.RUnlock()
-	return ch.active
-}
-
-// countVersioned returns the number of active local subscriptions of a channel and a version that
-// orders it: a count read later, after any change, has a higher version (see Message.Count).
-func (h *hub) countVersioned(k channelKey) (n int, version uint64) {
-	ch := h.lookup(k)
-	if ch == nil {
-		return 0, 0
-	}
-	// Changes take the write lock, so every holder of the read lock reads the same count.
-	ch.mu.RLock()
-	defer ch.mu.RUnlock()
-	return ch.active, h.counts.Add(1)
-}
-
-// channels calls fn with the active subscription count of every occupied channel of an app.
-func (h *hub) channels(app string, fn func(name string, subscriptions int)) {
-	for i := range h.shards {
-		s := &h.shards[i]
-		s.mu.RLock()
-		for k, ch := range s.channels {
-			if k.app != app {
-				continue
-			}
-			ch.mu.RLock()
-			n := ch.active
-			ch.mu.RUnlock()
-			if n > 0 {
-				fn(k.name, n)
-			}
-		}
-		s.mu.RUnlock()
-	}
 }

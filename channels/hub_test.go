@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"context"
 	"math/rand/v2"
 	"testing"
 
@@ -29,8 +30,8 @@ func TestHubFanoutReachesEverySubscriberButTheExcluded(t *testing.T) {
 			t.Errorf("conn %d got %s", i, f.Event)
 		}
 	}
-	if got := s.hub.count(k); got != 3 {
-		t.Errorf("count = %d, want 3", got)
+	if info, _ := s.store.Info(context.Background(), testAppID, k.name); info.Subscriptions != 3 {
+		t.Errorf("count = %d, want 3", info.Subscriptions)
 	}
 	if n := s.hub.fanout(&Message{AppID: testAppID, Channel: "nobody", Frame: []byte("{}")}); n != 0 {
 		t.Errorf("fanout to an empty channel delivered %d", n)
@@ -50,17 +51,13 @@ func TestHubRemoveKeepsIndices(t *testing.T) {
 		if len(live) == 0 || rng.IntN(3) > 0 {
 			c, ft := newTestConn(t, s)
 			fts[c] = ft
-			sub, first := h.add(k, c, pusher.Member{}, false, nil)
-			if first != (len(live) == 0) {
-				t.Fatalf("step %d: first = %v with %d live", step, first, len(live))
-			}
-			live = append(live, sub)
+			live = append(live, h.add(k, c, pusher.Member{}, false, nil))
 		} else {
 			i := rng.IntN(len(live))
-			last := h.remove(live[i])
+			h.remove(live[i])
 			live = append(live[:i], live[i+1:]...)
-			if last != (len(live) == 0) {
-				t.Fatalf("step %d: last = %v with %d live", step, last, len(live))
+			if (h.lookup(k) == nil) != (len(live) == 0) {
+				t.Fatalf("step %d: channel kept %v with %d live", step, h.lookup(k) != nil, len(live))
 			}
 		}
 		if n := h.fanout(&Message{AppID: k.app, Channel: k.name, Frame: []byte(`{}`)}); n != len(live) {
@@ -72,15 +69,20 @@ func TestHubRemoveKeepsIndices(t *testing.T) {
 	}
 }
 
-func TestHubChannelsListsOnlyTheApp(t *testing.T) {
+func TestStoreListsOnlyTheApp(t *testing.T) {
 	s := newTestServer(t, Config{})
 	c, ft := newTestConn(t, s)
 	subscribe(t, c, ft, "a", "")
 	subscribe(t, c, ft, "b", "")
 	got := map[string]int{}
-	s.hub.channels(testAppID, func(name string, n int) { got[name] = n })
+	list, _ := s.store.List(context.Background(), testAppID, "", false)
+	for _, ch := range list {
+		got[ch.Name] = ch.Subscriptions
+	}
 	if len(got) != 2 || got["a"] != 1 || got["b"] != 1 {
 		t.Errorf("channels = %v", got)
 	}
-	s.hub.channels("other-app", func(name string, _ int) { t.Errorf("other app lists %s", name) })
+	if other, _ := s.store.List(context.Background(), "other-app", "", false); len(other) != 0 {
+		t.Errorf("another app lists %v", other)
+	}
 }

@@ -126,8 +126,10 @@ func (b *recordingBroker) Publish(_ context.Context, m Message) error {
 	b.published = append(b.published, m)
 	return nil
 }
-func (b *recordingBroker) Start(func(Message)) error { return nil }
-func (b *recordingBroker) Close() error              { return nil }
+func (b *recordingBroker) Start(func(Message)) error                    { return nil }
+func (b *recordingBroker) Listen(context.Context, string, string) error { return nil }
+func (b *recordingBroker) Unlisten(string, string)                      {}
+func (b *recordingBroker) Close() error                                 { return nil }
 
 func (b *recordingBroker) take() []Message {
 	b.mu.Lock()
@@ -137,53 +139,60 @@ func (b *recordingBroker) take() []Message {
 	return out
 }
 
-func TestMemoryPresence(t *testing.T) {
+func TestMemoryChannels(t *testing.T) {
 	b := &recordingBroker{}
-	p := NewMemoryPresence(b)
+	p := NewMemoryChannels(b)
 	ctx := context.Background()
-	join := func(socket, user string) (Roster, bool, error) {
-		return p.Join(ctx, "a", "presence-x", socket, pusher.Member{UserID: user}, 2)
+	join := func(socket, user string) (Joined, error) {
+		return p.Subscribe(ctx, Subscription{AppID: "a", Channel: "presence-x", SocketID: socket,
+			Member: &pusher.Member{UserID: user}, MaxMembers: 2})
 	}
-	r1, added, err := join("s1", "u1")
-	if !added || err != nil || len(r1.Members) != 1 {
-		t.Fatalf("first join = %+v %v, %v", r1, added, err)
+	leave := func(socket, user string) Left {
+		l, _ := p.Unsubscribe(ctx, Subscription{AppID: "a", Channel: "presence-x", SocketID: socket, Member: &pusher.Member{UserID: user}})
+		return l
 	}
-	if m := b.take(); len(m) != 1 || m[0].Roster != r1.Version || m[0].Except != "s1" || !bytes.Contains(m[0].Frame, []byte(pusher.EventMemberAdded)) {
-		t.Errorf("first join announced %+v, want member_added at %d except s1", m, r1.Version)
+	j1, err := join("s1", "u1")
+	if !j1.Added || !j1.Occupied || j1.Count != 1 || err != nil || len(j1.Roster.Members) != 1 {
+		t.Fatalf("first join = %+v, %v", j1, err)
 	}
-	if r, added, _ := join("s2", "u1"); added || r.Version != r1.Version {
-		t.Errorf("second socket of u1: added %v, version %d, want false at %d (no change)", added, r.Version, r1.Version)
+	if m := b.take(); len(m) != 1 || m[0].Roster != j1.Roster.Version || m[0].Except != "s1" || !bytes.Contains(m[0].Frame, []byte(pusher.EventMemberAdded)) {
+		t.Errorf("first join announced %+v, want member_added at %d except s1", m, j1.Roster.Version)
 	}
-	r2, _, err := join("s3", "u2")
-	if err != nil || r2.Version <= r1.Version {
-		t.Fatalf("join of u2: version %d after %d, %v", r2.Version, r1.Version, err)
+	if j, _ := join("s2", "u1"); j.Added || j.Occupied || j.Count != 2 || j.Version <= j1.Version {
+		t.Errorf("second socket of u1: %+v, want no member added, count 2, a later version", j)
 	}
-	if _, _, err := join("s4", "u3"); !errors.Is(err, ErrPresenceFull) {
+	j3, err := join("s3", "u2")
+	if err != nil || !j3.Added || j3.Roster.Version <= j1.Roster.Version {
+		t.Fatalf("join of u2: %+v, %v", j3, err)
+	}
+	if _, err := join("s4", "u3"); !errors.Is(err, ErrPresenceFull) {
 		t.Errorf("third user: err = %v, want ErrPresenceFull", err)
 	}
 	r, _ := p.Members(ctx, "a", "presence-x")
-	if len(r.Members) != 2 || r.Members[0].UserID != "u1" || r.Members[1].UserID != "u2" || r.Version != r2.Version {
-		t.Errorf("members = %+v, want u1, u2 at %d", r, r2.Version)
+	if len(r.Members) != 2 || r.Members[0].UserID != "u1" || r.Members[1].UserID != "u2" || r.Version < j3.Version {
+		t.Errorf("members = %+v, want u1, u2 at %d or later", r, j3.Version)
 	}
 	b.take()
-	if removed, _ := p.Leave(ctx, "a", "presence-x", "s1", "u1"); removed {
-		t.Error("u1 left with a socket remaining")
+	if l := leave("s1", "u1"); l.Removed || l.Vacated {
+		t.Errorf("u1 left with a socket remaining: %+v", l)
 	}
-	if removed, _ := p.Leave(ctx, "a", "presence-x", "s2", "u1"); !removed {
+	if l := leave("s2", "u1"); !l.Removed {
 		t.Error("u1's last socket left, not reported")
 	}
 	m := b.take()
-	if len(m) != 1 || m[0].Roster <= r2.Version || !bytes.Contains(m[0].Frame, []byte(pusher.EventMemberRemoved)) {
-		t.Fatalf("leave announced %+v, want one member_removed after %d", m, r2.Version)
+	if len(m) != 1 || m[0].Roster <= j3.Version || !bytes.Contains(m[0].Frame, []byte(pusher.EventMemberRemoved)) {
+		t.Fatalf("leave announced %+v, want one member_removed after %d", m, j3.Version)
 	}
 	v3 := m[0].Roster
-	p.Leave(ctx, "a", "presence-x", "s3", "u2")
-	if len(p.channels) != 0 {
-		t.Errorf("empty channel kept: %d entries", len(p.channels))
+	if l := leave("s3", "u2"); !l.Vacated || l.Count != 0 {
+		t.Errorf("last socket left: %+v, want vacated", l)
+	}
+	if len(p.apps) != 0 {
+		t.Errorf("empty channel kept: %d apps", len(p.apps))
 	}
 	// A forgotten channel that fills again keeps counting up: versions never repeat.
-	if r4, _, _ := join("s5", "u1"); r4.Version <= v3 {
-		t.Errorf("rejoin of an emptied channel at version %d, not after %d", r4.Version, v3)
+	if j4, _ := join("s5", "u1"); j4.Roster.Version <= v3 {
+		t.Errorf("rejoin of an emptied channel at version %d, not after %d", j4.Roster.Version, v3)
 	}
 }
 
@@ -192,18 +201,18 @@ func TestMemoryPresence(t *testing.T) {
 // the announcement that follows must not reach it; a subscriber from before still gets it.
 func TestPresenceAnnouncementsAlreadyListedAreSkipped(t *testing.T) {
 	s := newTestServer(t, Config{})
-	store := s.presence.(*MemoryPresence)
+	store := s.store.(*MemoryChannels)
 	const ch = "presence-race"
-	k := channelKey{testAppID, ch}
 	early, earlyFT := newTestConn(t, s)
 	subscribe(t, early, earlyFT, ch, member("1"))
 
 	// User 2 joins; its member_added has not been published yet.
 	m2 := pusher.Member{UserID: "2", Info: json.RawMessage(`{"name":"u2"}`)}
-	_, version, err := store.join(k, m2, 0)
-	if version == 0 || err != nil {
-		t.Fatalf("join of 2: %v, %v", version, err)
+	j, err := store.join(Subscription{AppID: testAppID, Channel: ch, SocketID: "socket-of-2", Member: &m2})
+	if !j.Added || err != nil {
+		t.Fatalf("join of 2: %+v, %v", j, err)
 	}
+	version := j.Roster.Version
 	late, lateFT := newTestConn(t, s)
 	p := parsePresence(t, subscribe(t, late, lateFT, ch, member("3")))
 	if p.Presence.Count != 3 {
@@ -218,7 +227,7 @@ func TestPresenceAnnouncementsAlreadyListedAreSkipped(t *testing.T) {
 	expectNothing(t, lateFT)
 
 	// Announcements of later changes reach everyone.
-	if removed, _ := s.presence.Leave(context.Background(), testAppID, ch, "socket-of-2", "2"); !removed {
+	if l, _ := s.store.Unsubscribe(context.Background(), Subscription{AppID: testAppID, Channel: ch, SocketID: "socket-of-2", Member: &m2}); !l.Removed {
 		t.Fatal("leave of 2 not reported")
 	}
 	for _, ft := range []*fakeTransport{earlyFT, lateFT} {

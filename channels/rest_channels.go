@@ -1,7 +1,6 @@
 package channels
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,7 +12,7 @@ import (
 )
 
 // serveChannels lists the app's occupied channels, optionally filtered by prefix, with the attributes
-// asked for. Internal channels (#server-to-user-, #watchlist-) are never listed.
+// asked for, cluster-wide. Internal channels (#server-to-user-, #watchlist-) are never recorded.
 func (s *Server) serveChannels(w http.ResponseWriter, r *http.Request) {
 	rr := restFrom(r)
 	q := r.URL.Query()
@@ -23,17 +22,22 @@ func (s *Server) serveChannels(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "info=user_count requires filter_by_prefix=presence-")
 		return
 	}
-	var names []string
-	s.hub.channels(rr.app.ID, func(name string, _ int) {
-		if strings.HasPrefix(name, prefix) && !isInternal(name) {
-			names = append(names, name)
-		}
-	})
-	resp := pusher.ChannelsResponse{Channels: make(map[string]pusher.ChannelAttributes, len(names))}
-	for _, name := range names {
-		resp.Channels[name] = s.attributes(r.Context(), rr.app, name, info)
+	list, err := s.store.List(r.Context(), rr.app.ID, prefix, info.userCount)
+	if err != nil {
+		s.storeUnavailable(w, rr.app, err)
+		return
+	}
+	resp := pusher.ChannelsResponse{Channels: make(map[string]pusher.ChannelAttributes, len(list))}
+	for _, ch := range list {
+		resp.Channels[ch.Name] = info.of(ch)
 	}
 	writeJSON(w, resp)
+}
+
+// storeUnavailable answers a REST call whose store did not answer: 503, logged.
+func (s *Server) storeUnavailable(w http.ResponseWriter, a *app, err error) {
+	s.log.Error().Err(err).Str("app_id", a.ID).Msg("REST call failed: store unavailable")
+	writeError(w, http.StatusServiceUnavailable, "The server cannot reach its store, try again")
 }
 
 // serveChannel describes one channel; an unoccupied channel is {"occupied":false}, not a 404.
@@ -54,9 +58,14 @@ func (s *Server) serveChannel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "info=cache is only available for cache channels")
 		return
 	}
-	attrs := s.attributes(r.Context(), rr.app, name, info)
+	ch, err := s.store.Info(r.Context(), rr.app.ID, name)
+	if err != nil {
+		s.storeUnavailable(w, rr.app, err)
+		return
+	}
+	attrs := info.of(ch)
 	resp := pusher.ChannelResponse{
-		Occupied:          s.hub.count(channelKey{rr.app.ID, name}) > 0,
+		Occupied:          ch.Subscriptions > 0,
 		UserCount:         attrs.UserCount,
 		SubscriptionCount: attrs.SubscriptionCount,
 	}
@@ -86,9 +95,9 @@ func (s *Server) serveUsers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Users are only available for presence- channels")
 		return
 	}
-	roster, err := s.presence.Members(r.Context(), rr.app.ID, name)
+	roster, err := s.store.Members(r.Context(), rr.app.ID, name)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "Presence is unavailable, try again")
+		s.storeUnavailable(w, rr.app, err)
 		return
 	}
 	resp := pusher.UsersResponse{Users: make([]pusher.User, len(roster.Members))}
@@ -109,22 +118,16 @@ func channelParam(r *http.Request, a *app) (string, *pusher.Error) {
 	return name, nil
 }
 
-// attributes computes the requested counts of one channel. user_count applies to presence channels
-// only; subscription_count is given for every channel.
-func (s *Server) attributes(ctx context.Context, a *app, name string, info channelInfo) pusher.ChannelAttributes {
+// of picks the attributes asked for out of a channel's description. user_count applies to presence
+// channels only; subscription_count is given for every channel.
+func (i channelInfo) of(ch ChannelInfo) pusher.ChannelAttributes {
 	var attrs pusher.ChannelAttributes
-	if info.userCount {
-		if kind, _ := pusher.KindOf(name); kind == pusher.KindPresence {
-			roster, err := s.presence.Members(ctx, a.ID, name)
-			if err != nil {
-				s.log.Error().Err(err).Str("app_id", a.ID).Str("channel", name).Msg("presence members unavailable")
-			}
-			n := len(roster.Members)
-			attrs.UserCount = &n
-		}
+	if kind, _ := pusher.KindOf(ch.Name); i.userCount && kind == pusher.KindPresence {
+		n := ch.Users
+		attrs.UserCount = &n
 	}
-	if info.subscriptionCount {
-		n := s.hub.count(channelKey{a.ID, name})
+	if i.subscriptionCount {
+		n := ch.Subscriptions
 		attrs.SubscriptionCount = &n
 	}
 	return attrs

@@ -54,7 +54,8 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		writeProtocolError(w, perr)
 		return
 	}
-	if err := s.publishTrigger(r.Context(), rr.app, t); err != nil {
+	err := s.publishTrigger(r.Context(), rr.app, t)
+	if err != nil {
 		s.writePublishError(w, rr.app, err)
 		return
 	}
@@ -62,7 +63,10 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if t.info.any() {
 		resp.Channels = make(map[string]pusher.ChannelAttributes, len(t.channels))
 		for _, ch := range t.channels {
-			resp.Channels[ch] = s.attributes(r.Context(), rr.app, ch, t.info)
+			if resp.Channels[ch], err = s.attributes(r.Context(), rr.app, ch, t.info); err != nil {
+				s.storeUnavailable(w, rr.app, err)
+				return
+			}
 		}
 	}
 	writeJSON(w, resp)
@@ -101,8 +105,13 @@ func (s *Server) serveBatchEvents(w http.ResponseWriter, r *http.Request) {
 	if anyInfo {
 		resp.Batch = make([]pusher.ChannelAttributes, len(triggers))
 		for i, t := range triggers {
-			if t.info.any() {
-				resp.Batch[i] = s.attributes(r.Context(), rr.app, t.channels[0], t.info)
+			if !t.info.any() {
+				continue
+			}
+			var err error
+			if resp.Batch[i], err = s.attributes(r.Context(), rr.app, t.channels[0], t.info); err != nil {
+				s.storeUnavailable(w, rr.app, err)
+				return
 			}
 		}
 	}
@@ -170,6 +179,12 @@ func dedupe(channels []string) []string {
 		}
 	}
 	return out
+}
+
+// attributes describes one channel as info asks, after a publish.
+func (s *Server) attributes(ctx context.Context, a *app, name string, info channelInfo) (pusher.ChannelAttributes, error) {
+	ch, err := s.store.Info(ctx, a.ID, name)
+	return info.of(ch), err
 }
 
 // publishTrigger encodes the event once per channel and publishes it. A cache channel stores the event

@@ -45,8 +45,9 @@ type Config struct {
 	TrustForwardedProto bool
 	// Broker carries publishes between nodes. Nil: a MemoryBroker (one node).
 	Broker Broker
-	// Presence stores presence members. Nil: a MemoryPresence (one node).
-	Presence Presence
+	// Channels records every channel's subscriptions and presence members. Nil: a MemoryChannels
+	// (one node).
+	Channels Channels
 	// Users records signed-in users. Nil: a MemoryUsers (one node).
 	Users Users
 	// Cache keeps the last event of cache channels. Nil: a MemoryCache of 100,000 channels and
@@ -81,8 +82,8 @@ func (c Config) withDefaults() Config {
 	if c.Broker == nil {
 		c.Broker = NewMemoryBroker()
 	}
-	if c.Presence == nil {
-		c.Presence = NewMemoryPresence(c.Broker)
+	if c.Channels == nil {
+		c.Channels = NewMemoryChannels(c.Broker)
 	}
 	if c.Users == nil {
 		c.Users = NewMemoryUsers()
@@ -113,16 +114,16 @@ func setDefault[T comparable](v *T, def T) {
 // Server is one Herald node: it accepts WebSocket clients and REST calls for its apps.
 type Server struct {
 	// Static after New.
-	cfg      Config
-	log      zerolog.Logger
-	apps     *appRegistry
-	broker   Broker
-	presence Presence
-	users    Users
-	cache    Cache
-	hooks    Hooks
-	poller   *ws.Poller // nil where idle sockets cannot park
-	readers  *readerPool
+	cfg     Config
+	log     zerolog.Logger
+	apps    *appRegistry
+	broker  Broker
+	store   Channels
+	users   Users
+	cache   Cache
+	hooks   Hooks
+	poller  *ws.Poller // nil where idle sockets cannot park
+	readers *readerPool
 	// ctx is what store calls made for connections run under; it ends when Shutdown returns.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -167,21 +168,21 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:      cfg,
-		log:      *cfg.Logger,
-		apps:     apps,
-		hub:      newHub(),
-		conns:    newConnRegistry(),
-		broker:   cfg.Broker,
-		presence: cfg.Presence,
-		users:    cfg.Users,
-		cache:    cfg.Cache,
-		hooks:    cfg.Hooks,
-		poller:   poller,
-		readers:  newReaderPool(),
-		ctx:      ctx,
-		cancel:   cancel,
-		offline:  offlineTimers{pending: make(map[userKey]*time.Timer)},
+		cfg:     cfg,
+		log:     *cfg.Logger,
+		apps:    apps,
+		hub:     newHub(),
+		conns:   newConnRegistry(),
+		broker:  cfg.Broker,
+		store:   cfg.Channels,
+		users:   cfg.Users,
+		cache:   cfg.Cache,
+		hooks:   cfg.Hooks,
+		poller:  poller,
+		readers: newReaderPool(),
+		ctx:     ctx,
+		cancel:  cancel,
+		offline: offlineTimers{pending: make(map[userKey]*time.Timer)},
 	}
 	if err := s.broker.Start(s.deliver); err != nil {
 		cancel()

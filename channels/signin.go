@@ -51,8 +51,8 @@ func (c *Conn) signin(f pusher.ClientFrame) *pusher.Error {
 	}
 	c.user = &u
 	c.authorized.Store(true)
-	c.joinInternal(pusher.ServerToUserPrefix+u.ID, false)
 	ctx := c.srv.ctx
+	c.joinInternal(ctx, pusher.ServerToUserPrefix+u.ID, false)
 	first, err := c.srv.users.Connect(ctx, c.app.ID, u.ID, c.id)
 	if err != nil {
 		c.logger().Error().Err(err).Str("user_id", u.ID).Msg("user registry unavailable")
@@ -82,7 +82,7 @@ func (c *Conn) watch(ctx context.Context, ids []string) {
 		if id == "" || len(id) > c.app.Limits.MaxUserIDLength {
 			continue
 		}
-		sub := c.joinInternal(watchlistPrefix+id, true)
+		sub := c.joinInternal(ctx, watchlistPrefix+id, true)
 		if sub == nil {
 			continue // already watched
 		}

@@ -10,15 +10,17 @@ import (
 
 // gatedPresence and gatedCache stand for stores on the far side of a network: each call waits until
 // the test lets it through.
-type gatedPresence struct {
-	*MemoryPresence
+type gatedChannels struct {
+	*MemoryChannels
 	entered, release chan struct{}
 }
 
-func (p *gatedPresence) Join(ctx context.Context, appID, channel, socketID string, m pusher.Member, max int) (Roster, bool, error) {
-	p.entered <- struct{}{}
-	<-p.release
-	return p.MemoryPresence.Join(ctx, appID, channel, socketID, m, max)
+func (p *gatedChannels) Subscribe(ctx context.Context, s Subscription) (Joined, error) {
+	if s.Member != nil {
+		p.entered <- struct{}{}
+		<-p.release
+	}
+	return p.MemoryChannels.Subscribe(ctx, s)
 }
 
 type gatedCache struct {
@@ -36,9 +38,9 @@ func (c *gatedCache) Get(ctx context.Context, appID, channel string) (CachedEven
 // still reach its other subscribers at once; the waiting subscriber gets its snapshot, then them.
 func TestSlowStoresDoNotStallFanout(t *testing.T) {
 	b := NewMemoryBroker()
-	presence := &gatedPresence{MemoryPresence: NewMemoryPresence(b), entered: make(chan struct{}), release: make(chan struct{})}
+	presence := &gatedChannels{MemoryChannels: NewMemoryChannels(b), entered: make(chan struct{}), release: make(chan struct{})}
 	cache := &gatedCache{MemoryCache: NewMemoryCache(0, 0, nil), entered: make(chan struct{}), release: make(chan struct{})}
-	s := newTestServer(t, Config{Broker: b, Presence: presence, Cache: cache})
+	s := newTestServer(t, Config{Broker: b, Channels: presence, Cache: cache})
 
 	for _, tc := range []struct {
 		channel, data    string

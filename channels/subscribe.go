@@ -32,8 +32,8 @@ func (c *Conn) handleSubscribe(f pusher.ClientFrame) {
 	}
 }
 
-// subscribe checks the name, the signature and the limits before touching any shared state, then joins
-// the hub and, for presence channels, the members.
+// subscribe checks the name, the signature and the limits before touching any shared state, then
+// makes the node listen to the channel, records the subscription in the store and joins the hub.
 func (c *Conn) subscribe(ctx context.Context, d pusher.SubscribeData) *pusher.Error {
 	name, limits := d.Channel, c.app.Limits
 	if perr := pusher.ValidateChannelName(name, limits.MaxChannelNameLength); perr != nil {
@@ -59,49 +59,67 @@ func (c *Conn) subscribe(ctx context.Context, d pusher.SubscribeData) *pusher.Er
 			return pusher.AuthError(err.Error())
 		}
 	}
+	rec := Subscription{AppID: c.app.ID, Channel: name, SocketID: c.id}
 	var member pusher.Member
 	if kind == pusher.KindPresence {
 		var perr *pusher.Error
 		if member, perr = c.presenceMember(channelData); perr != nil {
 			return perr
 		}
+		rec.Member, rec.MaxMembers = &member, limits.MaxPresenceMembers
 	}
 	if kind.NeedsSignature() { // before subscription_succeeded, which the authorization timer must not follow
 		c.authorized.Store(true)
 	}
+	// Listening first: once subscription_succeeded is out, whatever is published to the channel on
+	// any node must reach this one.
+	if err := c.srv.broker.Listen(ctx, c.app.ID, name); err != nil {
+		return c.storeFailed(err, name, "broker listen")
+	}
 	k := channelKey{c.app.ID, name}
 	if kind != pusher.KindPresence && !cached {
-		sub, occupied := c.srv.hub.add(k, c, member, false, succeededFrame(name, "{}"))
-		c.joined(sub, occupied, false)
+		j, err := c.srv.store.Subscribe(ctx, rec)
+		if err != nil {
+			c.srv.broker.Unlisten(c.app.ID, name)
+			return c.storeFailed(err, name, "subscribe")
+		}
+		c.joined(c.srv.hub.add(k, c, member, false, succeededFrame(name, "{}")), j)
 		return nil
 	}
-	sub, _ := c.srv.hub.add(k, c, member, true, nil)
-	var roster Roster
-	added := false
-	if kind == pusher.KindPresence {
-		var perr *pusher.Error
-		if roster, added, perr = c.joinPresence(ctx, name, member); perr != nil {
-			c.srv.hub.remove(sub) // never active: neither occupied nor vacated
-			return perr
+	sub := c.srv.hub.add(k, c, member, true, nil)
+	j, err := c.srv.store.Subscribe(ctx, rec)
+	if err != nil {
+		c.srv.hub.remove(sub)
+		c.srv.broker.Unlisten(c.app.ID, name)
+		if errors.Is(err, ErrPresenceFull) {
+			return pusher.LimitError(403, "Presence channel is full: at most %d members", limits.MaxPresenceMembers)
 		}
+		return c.storeFailed(err, name, "subscribe")
 	}
-	snapshot, replayed := c.snapshot(ctx, sub, roster)
-	occupied := c.srv.hub.activate(sub, snapshot, roster.Version, replayed)
-	c.joined(sub, occupied, added)
+	snapshot, replayed := c.snapshot(ctx, sub, j.Roster)
+	c.srv.hub.activate(sub, snapshot, j.Roster.Version, replayed)
+	c.joined(sub, j)
 	return nil
 }
 
-// joined records a new subscription and reports it.
-func (c *Conn) joined(sub *subscription, occupied, added bool) {
+// storeFailed logs a store that failed a subscription, and is what the client is told: the
+// subscription failed, and it may try again.
+func (c *Conn) storeFailed(err error, channel, op string) *pusher.Error {
+	c.logger().Error().Err(err).Str("channel", channel).Str("op", op).Msg("subscription failed: store unavailable")
+	return &pusher.Error{Message: "Subscription failed: the server cannot reach its store, try again", Status: 503}
+}
+
+// joined records a new subscription and reports what it changed.
+func (c *Conn) joined(sub *subscription, j Joined) {
 	name := sub.ch.key.name
 	c.subs.add(sub)
-	if occupied {
+	if j.Occupied {
 		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookChannelOccupied, Channel: name})
 	}
-	if added {
+	if j.Added {
 		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookMemberAdded, Channel: name, UserID: sub.member().UserID})
 	}
-	c.srv.countChanged(c.app, name)
+	c.srv.countChanged(c.app, name, j.Count, j.Version)
 }
 
 // resubscribe answers a subscribe to a channel the socket is already in with a fresh snapshot.
@@ -116,7 +134,7 @@ func (c *Conn) resubscribe(ctx context.Context, sub *subscription) {
 	var roster Roster
 	if kind == pusher.KindPresence {
 		var err error
-		if roster, err = c.srv.presence.Members(ctx, c.app.ID, name); err != nil {
+		if roster, err = c.srv.store.Members(ctx, c.app.ID, name); err != nil {
 			c.logger().Error().Err(err).Str("channel", name).Msg("presence members unavailable")
 			roster = Roster{Members: []pusher.Member{sub.member()}}
 		}
@@ -135,20 +153,6 @@ func (c *Conn) presenceMember(channelData string) (pusher.Member, *pusher.Error)
 		return pusher.Member{UserID: c.user.ID, Info: c.user.Info}, nil
 	}
 	return pusher.Member{}, pusher.AuthError("Presence subscription requires channel_data with a user_id, or signing in first")
-}
-
-// joinPresence adds the socket to a presence channel's members.
-func (c *Conn) joinPresence(ctx context.Context, name string, member pusher.Member) (Roster, bool, *pusher.Error) {
-	max := c.app.Limits.MaxPresenceMembers
-	roster, added, err := c.srv.presence.Join(ctx, c.app.ID, name, c.id, member, max)
-	if errors.Is(err, ErrPresenceFull) {
-		return roster, false, pusher.LimitError(403, "Presence channel is full: at most %d members", max)
-	}
-	if err != nil {
-		c.logger().Error().Err(err).Str("channel", name).Msg("presence join failed")
-		return roster, false, pusher.Errorf("Subscription failed: presence is unavailable, try again")
-	}
-	return roster, added, nil
 }
 
 // snapshot is what a subscriber of a presence or cache channel is told first: subscription_succeeded
@@ -205,33 +209,45 @@ func (c *Conn) handleUnsubscribe(f pusher.ClientFrame) {
 }
 
 // leave removes a subscription from the hub first, so the leaving socket never hears of its own
-// departure, then from presence, which announces member_removed when the user's last socket went.
+// departure, then from the store, which announces member_removed when the user's last socket went.
 func (c *Conn) leave(ctx context.Context, sub *subscription) {
 	name := sub.ch.key.name
-	vacated := c.srv.hub.remove(sub)
-	if userID := sub.member().UserID; userID != "" {
-		removed, err := c.srv.presence.Leave(ctx, c.app.ID, name, c.id, userID)
-		if err != nil {
-			c.logger().Error().Err(err).Str("channel", name).Msg("presence leave failed")
-		}
-		if removed {
-			c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookMemberRemoved, Channel: name, UserID: userID})
-		}
+	c.srv.hub.remove(sub)
+	defer c.srv.broker.Unlisten(c.app.ID, name)
+	if isInternal(name) {
+		return
 	}
-	if vacated {
+	rec := Subscription{AppID: c.app.ID, Channel: name, SocketID: c.id}
+	if m := sub.member(); m.UserID != "" {
+		rec.Member = &m
+	}
+	l, err := c.srv.store.Unsubscribe(ctx, rec)
+	if err != nil {
+		c.logger().Error().Err(err).Str("channel", name).Msg("unsubscribe failed: store unavailable")
+		return
+	}
+	if l.Removed {
+		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookMemberRemoved, Channel: name, UserID: rec.Member.UserID})
+	}
+	if l.Vacated {
 		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookChannelVacated, Channel: name})
 	}
-	c.srv.countChanged(c.app, name)
+	c.srv.countChanged(c.app, name, l.Count, l.Version)
 }
 
 // joinInternal subscribes the socket to one of Herald's own channels (its #server-to-user- channel, or
-// a #watchlist- channel). They count against no limit the client controls and fire no webhooks. A
-// pending subscription collects its frames until it is activated.
-func (c *Conn) joinInternal(name string, pending bool) *subscription {
+// a #watchlist- channel). They count against no limit the client controls, are recorded in no store
+// and fire no webhooks. A pending subscription collects its frames until it is activated. It returns
+// nil when the socket is in the channel already, or the node cannot listen to it.
+func (c *Conn) joinInternal(ctx context.Context, name string, pending bool) *subscription {
 	if c.subs.get(name) != nil {
 		return nil
 	}
-	sub, _ := c.srv.hub.add(channelKey{c.app.ID, name}, c, pusher.Member{}, pending, nil)
+	if err := c.srv.broker.Listen(ctx, c.app.ID, name); err != nil {
+		c.logger().Error().Err(err).Str("channel", name).Msg("broker listen failed")
+		return nil
+	}
+	sub := c.srv.hub.add(channelKey{c.app.ID, name}, c, pusher.Member{}, pending, nil)
 	c.subs.add(sub)
 	return sub
 }

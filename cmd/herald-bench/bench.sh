@@ -11,7 +11,11 @@
 #
 # Environment: PORT (6101; herald's pprof listener takes PORT+1), RESULTS (bin/bench-results.jsonl, overwritten unless APPEND=1),
 # SVG (bin/bench-results.svg), ONLY (space-separated step names; empty runs all), SERVER_CPU (0),
-# BENCH_CPU (1).
+# BENCH_CPU (1), HERALD_BIN (a herald binary to measure instead of building this tree's, e.g. one
+# built from an older commit, for a before-and-after comparison in one session).
+#
+#   git worktree add /tmp/base <commit> && (cd /tmp/base && go build -o /tmp/herald-base ./cmd/herald)
+#   HERALD_BIN=/tmp/herald-base RESULTS=bin/before.jsonl cmd/herald-bench/bench.sh
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -27,7 +31,8 @@ URL="ws://127.0.0.1:$PORT"
 LOG=bin/bench-herald.log
 
 mkdir -p bin "$(dirname "$RESULTS")" "$(dirname "$SVG")"
-$GO build -o bin/herald ./cmd/herald
+HERALD_BIN=${HERALD_BIN:-bin/herald}
+[ "$HERALD_BIN" != bin/herald ] || $GO build -o bin/herald ./cmd/herald
 $GO build -o bin/herald-bench ./cmd/herald-bench
 
 server_pin=() bench_pin=()
@@ -43,8 +48,9 @@ start_herald() {
 		echo "bench.sh: something already listens on 127.0.0.1:$PORT; stop it or set PORT" >&2
 		return 1
 	fi
-	"${server_pin[@]}" bin/herald --addr "127.0.0.1:$PORT" --debug-addr "127.0.0.1:$DEBUG_PORT" \
-		--log-level warn --log-format json 2>>"$LOG" &
+	# --max-connections 0: the 19.5k step needs more than the cap derived from the open-files limit.
+	"${server_pin[@]}" "$HERALD_BIN" --addr "127.0.0.1:$PORT" --debug-addr "127.0.0.1:$DEBUG_PORT" \
+		--max-connections 0 --log-level warn --log-format json 2>>"$LOG" &
 	HERALD_PID=$!
 	for _ in $(seq 100); do # up to 10 s
 		kill -0 "$HERALD_PID" 2>/dev/null || { echo "bench.sh: herald exited, see $LOG" >&2; return 1; }
@@ -105,7 +111,9 @@ step churn             60 churn --workers 16 --duration 10s --sources 8
 step client-events     90 client-events --pairs 1000 --rate 8 --duration 10s --size 100
 DEBUG_URL="http://127.0.0.1:$DEBUG_PORT"
 step conns-5k          90 conns --n 5000 --channels 100 --rate 2000 --hold 3s --debug-url "$DEBUG_URL"
+step conns-10k         90 conns --n 10000 --channels 100 --rate 2000 --hold 3s --debug-url "$DEBUG_URL"
 step conns-15k        120 conns --n 15000 --channels 100 --rate 2000 --hold 3s --debug-url "$DEBUG_URL"
+step conns-19.5k      150 conns --n 19500 --channels 100 --rate 2000 --hold 3s --debug-url "$DEBUG_URL"
 step leak-10x10k     1100 conns --n 10000 --channels 100 --rate 2000 --hold 2s --rounds 10 --settle 3s --idle-settle 420s --debug-url "$DEBUG_URL"
 
 bin/herald-bench chart --in "$RESULTS" --out "$SVG"

@@ -51,10 +51,10 @@ func (p *Poller) Close() error {
 	return err
 }
 
-// watch registers s (one-shot) and reports whether it could. The registration is made while the
-// descriptor is held open: were it closed and its number reused meanwhile, the entry and the
-// registration would belong to another socket.
-func (p *Poller) watch(s *Socket) bool {
+// watch registers s (one-shot), re-arming the registration of an earlier park when added, and reports
+// whether it could. The registration is made while the descriptor is held open: were it closed and
+// its number reused meanwhile, the entry and the registration would belong to another socket.
+func (p *Poller) watch(s *Socket, added bool) bool {
 	if p.closed.Load() {
 		return false
 	}
@@ -70,12 +70,12 @@ func (p *Poller) watch(s *Socket) bool {
 		p.parked[fd] = s
 		p.mu.Unlock()
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd)}
-		op := syscall.EPOLL_CTL_MOD // re-arm the one-shot registration of an earlier park
-		if !s.watched {
-			op = syscall.EPOLL_CTL_ADD
+		op, other := syscall.EPOLL_CTL_ADD, syscall.EPOLL_CTL_MOD
+		if added {
+			op, other = other, op
 		}
-		if err = syscall.EpollCtl(p.epfd, op, int(fd), &ev); err == nil {
-			s.watched = true
+		if err = syscall.EpollCtl(p.epfd, op, int(fd), &ev); err == syscall.ENOENT || err == syscall.EEXIST {
+			err = syscall.EpollCtl(p.epfd, other, int(fd), &ev)
 		}
 	})
 	return held == nil && err == nil

@@ -14,6 +14,6 @@ func (p *Poller) Close() error { return nil }
 // Parked returns 0.
 func (p *Poller) Parked() int { return 0 }
 
-func (p *Poller) watch(*Socket) bool { return false }
+func (p *Poller) watch(*Socket, bool) bool { return false }
 
 func (p *Poller) forget(*Socket) {}

@@ -106,9 +106,11 @@ func (s *Socket) ParkIfIdle(onReadable func()) bool {
 	if s.poller == nil || s.raw == nil {
 		return false
 	}
-	s.onReadable = onReadable
+	// Written before parked is set, which is what orders them before whoever wakes the socket.
+	added := s.watched
+	s.watched, s.onReadable = true, onReadable
 	s.parked.Store(true)
-	if !s.poller.watch(s) || s.closed.Load() {
+	if !s.poller.watch(s, added) || s.closed.Load() {
 		// A close between the last read and here must not strand the socket: Close sets closed
 		// before it unparks, so either it finds the socket parked or this finds it closed.
 		return !s.unpark()
