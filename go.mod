@@ -12,5 +12,6 @@ require (
 require (
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
-	golang.org/x/sys v0.29.0 // indirect
+	github.com/redis/rueidis v1.0.80 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 )

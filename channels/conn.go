@@ -25,6 +25,7 @@ type Conn struct {
 	id       string
 	admitted int64 // monotonic nanoseconds, for the authorization deadline
 
+	quotaHeld  bool        // counted by the cluster's Quota (see admitQuota)
 	registered atomic.Bool // counted in the server's registry (see unregister)
 	// authorized is set once the socket signs in or subscribes to a private or presence channel; the
 	// liveness sweep closes sockets of apps with an AuthorizationTimeout that are not by then.
@@ -147,6 +148,7 @@ func (c *Conn) finish(err error) {
 // out comes first, so that a user whose member_removed has been heard already reads as offline.
 func (c *Conn) cleanup() {
 	ctx := c.srv.ctx
+	c.srv.releaseQuota(c)
 	c.signout(ctx)
 	for _, sub := range c.subs.list {
 		c.leave(ctx, sub)

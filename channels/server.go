@@ -53,6 +53,9 @@ type Config struct {
 	// Cache keeps the last event of cache channels. Nil: a MemoryCache of 100,000 channels and
 	// CacheMaxBytes.
 	Cache Cache
+	// Quota counts the connections of apps with a MaxConnections on every node. Nil: each node
+	// counts its own.
+	Quota Quota
 	// CacheMaxBytes bounds the default MemoryCache's events. Default 64 MiB.
 	CacheMaxBytes int
 	// CacheTTL is how long a cache channel keeps its last event. Default 30 min, Pusher's value.
@@ -233,12 +236,13 @@ func (s *Server) emit(appID string, e pusher.WebhookEvent) {
 // clients may name) and the #watchlist- channels that carry watchlist events (which they may not).
 func isInternal(channel string) bool { return channel != "" && channel[0] == '#' }
 
-// Handler returns the HTTP handler: /up, the WebSocket route /app/{key} and the REST API
+// Handler returns the HTTP handler: /up, /ready, the WebSocket route /app/{key} and the REST API
 // /apps/{app_id}/…, also under PathPrefix when one is set.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Get("/up", s.serveUp)
 	routes := func(r chi.Router) {
+		r.Get("/up", s.serveUp)
+		r.Get("/ready", s.serveReady)
 		r.Get("/app/{key}", s.serveWebSocket)
 		r.Route("/apps/{appID}", s.restRoutes)
 	}

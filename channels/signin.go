@@ -115,10 +115,14 @@ func (c *Conn) signout(ctx context.Context) {
 	if err != nil {
 		c.logger().Error().Err(err).Str("user_id", userID).Msg("user registry unavailable")
 	}
-	if !last {
-		return
+	if last {
+		c.srv.scheduleOffline(appID, userID)
 	}
-	s := c.srv
+}
+
+// scheduleOffline tells a user's watchers it is offline once the grace period has passed, unless it
+// is back by then on any node.
+func (s *Server) scheduleOffline(appID, userID string) {
 	s.offline.schedule(userKey{appID, userID}, s.cfg.WatchlistGrace, func() {
 		if n, err := s.users.Count(s.ctx, appID, userID); err == nil && n > 0 {
 			return // back on another node within the grace period

@@ -78,7 +78,14 @@ func (s *Server) admit(c *Conn, r *http.Request) *pusher.Error {
 		return pusher.CloseError(pusher.CodeTLSOnly, "Application only accepts TLS: reconnect using wss")
 	}
 	c.app = a
-	return s.conns.register(c, s.cfg.MaxConnections)
+	if perr := s.conns.register(c, s.cfg.MaxConnections); perr != nil {
+		return perr
+	}
+	if perr := s.admitQuota(c); perr != nil {
+		c.unregister()
+		return perr
+	}
+	return nil
 }
 
 // checkProtocol accepts protocol 4–7, and a missing one as 7 (webman's push.js sends no query string).

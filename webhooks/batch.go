@@ -57,6 +57,10 @@ func (d *Dispatcher) take(ep *endpoint) *job {
 		if w.encrypted && len(j.events) > 0 {
 			break
 		}
+		if w.ack != nil { // it travels with the request now
+			j.acks = append(j.acks, w.ack)
+			w.ack = nil
+		}
 		d.unqueue(ep, w)
 		j.events = append(j.events, w.ev)
 		if w.encrypted {

@@ -98,7 +98,7 @@ func (d *Dispatcher) publishRise(a *app, s *occupancy, e pusher.WebhookEvent, no
 	fall := e
 	fall.Name = fallOf(e.Name)
 	for _, ep := range a.endpoints {
-		if ep.accepts(e) && !d.enqueue(ep, e, now) {
+		if ep.accepts(e) && d.enqueue(ep, e, now) == nil {
 			continue // dropped: its receiver will not hear of the removal either
 		}
 		if ep.accepts(fall) {

@@ -69,7 +69,8 @@ type job struct {
 	attempts  int                   // attempts completed
 	body      []byte
 	signature string
-	err       error // the last attempt's outcome
+	err       error  // the last attempt's outcome
+	acks      []*ack // of the outbox events it carries, released once it is delivered or given up on
 }
 
 // markReady puts ep in line for a worker if it has a request to send, or events that need not wait
@@ -134,6 +135,7 @@ func (d *Dispatcher) complete(j *job) {
 	if j.err == nil {
 		ep.job = nil
 		d.jobs--
+		releaseAll(j.acks)
 		d.stats.delivered.Add(1)
 		d.stats.deliveredEvents.Add(int64(len(j.events)))
 		if ep.failing {
@@ -176,6 +178,7 @@ func (d *Dispatcher) complete(j *job) {
 func (d *Dispatcher) giveUp(ep *endpoint, j *job, now time.Time) {
 	ep.job = nil
 	d.jobs--
+	releaseAll(j.acks)
 	d.stats.drop(DropRetryExpired, len(j.events))
 	d.log.Warn().Str("app_id", ep.app.ID).Str("url", ep.url).Err(j.err).Str("reason", string(DropRetryExpired)).
 		Int("attempts", j.attempts).Int("events", len(j.events)).Dur("retry_for", d.cfg.RetryFor).

@@ -329,6 +329,7 @@ func (d *Dispatcher) abort(ctx context.Context) error {
 				events += len(ep.job.events)
 			}
 			for w := ep.queue.front(); w != nil; w = ep.queue.front() {
+				w.ack = nil      // not done with: the outbox keeps it for another node
 				d.unqueue(ep, w) // keeps the gauges true after Shutdown
 			}
 			if events == 0 {

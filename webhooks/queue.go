@@ -91,6 +91,7 @@ type waiting struct {
 	at        time.Time           // when it was queued: the batching window and the retry window start here
 	rank      rank
 	encrypted bool    // on a private-encrypted- channel: travels alone
+	ack       *ack    // an outbox event's acknowledgement (see Deliver); nil for the others
 	links     [2]link // in the queue's arrival order, and in its rank's list
 }
 
@@ -195,17 +196,17 @@ const (
 	backlogAge    = 100 * time.Millisecond
 )
 
-// enqueue queues e for ep and reports whether it was kept. It never lets the queue grow past
+// enqueue queues e for ep and returns where it waits, or nil when it was dropped. It never lets the queue grow past
 // EndpointQueueSize: a subscription_count or cache_miss merges into a waiting one of its channel
 // (coalesced); a full queue sheds its lowest-ranked waiting event below e's rank to make room (shed),
 // and when there is none, e itself is dropped (endpoint_queue_full).
-func (d *Dispatcher) enqueue(ep *endpoint, e pusher.WebhookEvent, now time.Time) bool {
+func (d *Dispatcher) enqueue(ep *endpoint, e pusher.WebhookEvent, now time.Time) *waiting {
 	q := &ep.queue
 	if merges(e.Name) {
 		if w := q.find(keyAs(e.Name, e)); w != nil {
 			w.ev = e
 			d.stats.coalesced.Add(1)
-			return true
+			return w
 		}
 	}
 	r := rankOf(e)
@@ -213,20 +214,24 @@ func (d *Dispatcher) enqueue(ep *endpoint, e pusher.WebhookEvent, now time.Time)
 		shed := q.lowest(r)
 		if shed == nil {
 			d.dropped(ep, DropEndpointQueueFull, e)
-			return false
+			return nil
 		}
 		d.discard(ep, shed)
 		d.dropped(ep, DropShed, shed.ev)
 	}
-	q.push(&waiting{ev: e, at: now, rank: r, encrypted: encrypted(e.Channel)})
+	w := &waiting{ev: e, at: now, rank: r, encrypted: encrypted(e.Channel)}
+	q.push(w)
 	d.stats.queued.Add(1)
 	d.noteBacklog(ep)
 	d.markReady(ep)
-	return true
+	return w
 }
 
-// unqueue takes w out of ep's queue.
+// unqueue takes w out of ep's queue; an event leaving it other than into a request is done with
+// (see Deliver).
 func (d *Dispatcher) unqueue(ep *endpoint, w *waiting) {
+	w.ack.release()
+	w.ack = nil
 	ep.queue.remove(w)
 	d.stats.queued.Add(-1)
 	d.noteBacklog(ep)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/herald-rt/herald/auth"
 	"github.com/herald-rt/herald/channels"
+	"github.com/herald-rt/herald/channels/redis"
 	"github.com/herald-rt/herald/webhooks"
 )
 
@@ -55,14 +56,15 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 	return h.serve(ctx, stop, ln)
 }
 
-// herald is the wired process: settings, logger, channels server, webhook dispatcher, and the count
-// of net/http's own errors.
+// herald is the wired process: settings, logger, channels server, webhook dispatcher, the count of
+// net/http's own errors and, on a cluster, the node's part in it.
 type herald struct {
 	o          *options
 	log        zerolog.Logger
 	srv        *channels.Server
 	hooks      *webhooks.Dispatcher
 	httpErrors *httpErrors
+	cluster    *redis.Cluster // nil: one node alone
 }
 
 // newHerald reads the settings and builds everything that needs no listener. Every error is a
@@ -85,8 +87,24 @@ func newHerald(args []string, lookup func(string) (string, bool), stderr io.Writ
 		return nil, err
 	}
 	cfg.Hooks = h.hooks
-	if h.srv, err = channels.New(cfg); err != nil {
+	if h.cluster, err = o.openCluster(&cfg, &h.log); err != nil {
 		return nil, err
+	}
+	if h.srv, err = channels.New(cfg); err != nil {
+		h.closeCluster()
+		return nil, err
+	}
+	if h.cluster != nil {
+		var appIDs []string
+		for _, a := range o.apps() {
+			appIDs = append(appIDs, a.ID)
+		}
+		if err := h.cluster.Start(h.srv, h.hooks, appIDs); err != nil {
+			h.closeCluster()
+			return nil, fmt.Errorf("redis_url (HERALD_REDIS_URL): %w", err)
+		}
+		h.log.Info().Str("node_id", h.cluster.NodeID()).Str("redis_prefix", o.RedisPrefix).
+			Dur("node_timeout", o.ClusterNodeTimeout.duration()).Msg("cluster node started")
 	}
 	if limit, ok := openFilesLimit(); ok {
 		if n, derived := o.maxConnections(limit, ok); derived {
@@ -119,7 +137,15 @@ func (h *herald) listen() (net.Listener, *http.Server, error) {
 	return ln, dbg, nil
 }
 
-// serve answers on ln until ctx ends, then shuts down in order: connections, HTTP, webhooks. stop
+// closeCluster closes the connections to the cluster's Redis, if any.
+func (h *herald) closeCluster() {
+	if h.cluster != nil {
+		h.cluster.Close()
+	}
+}
+
+// serve answers on ln until ctx ends, then shuts down in order: connections, the cluster, HTTP,
+// webhooks. stop
 // releases the signals, so a second one kills the process at once.
 func (h *herald) serve(ctx context.Context, stop func(), ln net.Listener) int {
 	o, log, srv, hooks := h.o, &h.log, h.srv, h.hooks
@@ -145,6 +171,14 @@ func (h *herald) serve(ctx context.Context, stop func(), ln net.Listener) int {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn().Err(err).Msg("connections did not all close in time; the rest were cut")
 		code = 1
+	}
+	if h.cluster != nil {
+		// The others take over at once, and this node stops reading the webhook outbox.
+		if err := h.cluster.Leave(shutdownCtx); err != nil {
+			log.Warn().Err(err).Msg("could not leave the cluster; the other nodes evict this one after the node timeout")
+			code = 1
+		}
+		defer h.closeCluster() // after the webhooks, whose acknowledgements go to Redis
 	}
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
 		log.Warn().Err(err).Msg("in-flight HTTP requests did not finish in time")

@@ -34,13 +34,17 @@ type options struct {
 	TrustForwardedProto  bool         `json:"trust_forwarded_proto"`
 	LogFormat            string       `json:"log_format"`
 	LogLevel             string       `json:"log_level"`
-	WebhookDelay         seconds      `json:"webhook_delay"`      // 0: removals at once
-	WebhookTimeout       seconds      `json:"webhook_timeout"`    // per attempt
-	WebhookRetryFor      seconds      `json:"webhook_retry_for"`  // 0: no retries
-	CacheTTL             seconds      `json:"cache_ttl"`          // how long a cache channel keeps its event
-	CacheMaxBytes        int          `json:"cache_max_bytes"`    // the cache channels' events together
-	TokenMaxLifetime     seconds      `json:"token_max_lifetime"` // how far a token's exp may lie after its iat
-	WatchlistGrace       seconds      `json:"watchlist_grace"`    // before a departed user is offline
+	WebhookDelay         seconds      `json:"webhook_delay"`        // 0: removals at once
+	WebhookTimeout       seconds      `json:"webhook_timeout"`      // per attempt
+	WebhookRetryFor      seconds      `json:"webhook_retry_for"`    // 0: no retries
+	CacheTTL             seconds      `json:"cache_ttl"`            // how long a cache channel keeps its event
+	CacheMaxBytes        int          `json:"cache_max_bytes"`      // the cache channels' events together
+	TokenMaxLifetime     seconds      `json:"token_max_lifetime"`   // how far a token's exp may lie after its iat
+	WatchlistGrace       seconds      `json:"watchlist_grace"`      // before a departed user is offline
+	RedisURL             string       `json:"redis_url"`            // empty: one node, no Redis
+	RedisPrefix          string       `json:"redis_prefix"`         // namespaces the cluster's keys
+	NodeID               string       `json:"node_id"`              // empty: host name and port
+	ClusterNodeTimeout   seconds      `json:"cluster_node_timeout"` // silence before a node is evicted
 	Apps                 []appOptions `json:"apps"`
 	defaultApp           appOptions
 	configPath           string
@@ -95,6 +99,8 @@ func defaultOptions() options {
 		CacheTTL:           1800,
 		WatchlistGrace:     3,
 		TokenMaxLifetime:   seconds(auth.DefaultTokenMaxLifetime / time.Second),
+		RedisPrefix:        "herald",
+		ClusterNodeTimeout: 15,
 		LogFormat:          "json",
 		LogLevel:           "info",
 		defaultApp: appOptions{
@@ -138,6 +144,10 @@ func (o *options) settings() []setting {
 		{"cache-max-bytes", "HERALD_CACHE_MAX_BYTES", "bytes the cache channels' last events may take together, 0 = 64 MiB", intVar(&o.CacheMaxBytes)},
 		{"watchlist-grace", "HERALD_WATCHLIST_GRACE", "seconds before a watched user who left is reported offline", secondsVar(&o.WatchlistGrace)},
 		{"token-max-lifetime", "HERALD_TOKEN_MAX_LIFETIME", "seconds a token of the token authorization endpoints may live (exp after iat)", secondsVar(&o.TokenMaxLifetime)},
+		{"redis-url", "HERALD_REDIS_URL", "run as one node of a cluster on this Redis, redis://[user:password@]host:port[/db] or rediss:// (empty: one node alone)", stringVar(&o.RedisURL)},
+		{"redis-prefix", "HERALD_REDIS_PREFIX", "prefix of the cluster's Redis keys and channels; clusters sharing a Redis need different ones", stringVar(&o.RedisPrefix)},
+		{"node-id", "HERALD_NODE_ID", "this node's name in the cluster, unique and stable across restarts (default: host name and port)", stringVar(&o.NodeID)},
+		{"cluster-node-timeout", "HERALD_CLUSTER_NODE_TIMEOUT", "seconds a node may miss heartbeats before the others evict its sockets", secondsVar(&o.ClusterNodeTimeout)},
 		{"app-id", "HERALD_APP_ID", "default app: id (ignored when the config file lists apps)", o.appVar(stringVar(&o.defaultApp.ID))},
 		{"app-key", "HERALD_APP_KEY", "default app: key", o.appVar(stringVar(&o.defaultApp.Key))},
 		{"app-secret", "HERALD_APP_SECRET", "default app: secret", o.appVar(stringVar(&o.defaultApp.Secret))},
@@ -272,6 +282,9 @@ func (o *options) validate() error {
 	if err := o.validateDurations(); err != nil {
 		return err
 	}
+	if err := o.validateCluster(); err != nil {
+		return err
+	}
 	if _, err := parseLevel(o.LogLevel); err != nil {
 		return err
 	}
@@ -311,6 +324,7 @@ func (o *options) validateDurations() error {
 		{"cache_ttl", o.CacheTTL, false},
 		{"watchlist_grace", o.WatchlistGrace, false},
 		{"token_max_lifetime", o.TokenMaxLifetime, false},
+		{"cluster_node_timeout", o.ClusterNodeTimeout, false},
 	} {
 		env := "HERALD_" + strings.ToUpper(d.field)
 		switch v := d.value.duration(); {

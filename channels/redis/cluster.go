@@ -1,0 +1,242 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+	"github.com/rs/zerolog"
+)
+
+// Config configures a node's part in a cluster.
+type Config struct {
+	// URL is redis://[user:pass@]host:port/db, or rediss:// for TLS. rueidis also reads Sentinel
+	// (redis://…?master_set=name) from it.
+	URL string
+	// Prefix namespaces every key and pub/sub channel, so several clusters can share one Redis.
+	Prefix string
+	// NodeID names this node in Redis, logs and metrics; it must be unique in the cluster.
+	NodeID string
+	// NodeTimeout is how long a node may miss heartbeats before the others evict it.
+	NodeTimeout time.Duration
+	// RemovalDelay is the webhook grace of channel_vacated and member_removed (webhook_delay): a
+	// matching addition within it, on any node, cancels both.
+	RemovalDelay time.Duration
+	// CallTimeout bounds every Redis call. Default 3s.
+	CallTimeout time.Duration
+	Logger      *zerolog.Logger
+}
+
+// Cluster is this node's connection to the cluster's Redis: the stores and broker a channels.Server
+// runs on, the node's heartbeat, the eviction of dead nodes, and the webhook outbox.
+type Cluster struct {
+	cfg     Config
+	log     zerolog.Logger
+	client  rueidis.Client
+	keys    keys
+	scripts scriptSet
+	broker  *Broker
+	ctx     context.Context // ends at Close
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+
+	// The node's registration, owned by the liveness loop once Start returned.
+	token, epoch string
+	// healthySince is when the liveness loop last regained Redis (unix ns); a node reaps others only
+	// after a full node timeout of health, so an outage everyone saw reaps no one.
+	healthySince atomic.Int64
+
+	local Local    // set by Start
+	hooks Webhooks // set by Start; nil: no webhooks
+
+	// The outbox consumer runs until Leave (or Close) stops it; inFlight counts what it handed to
+	// the dispatcher and was not acknowledged yet.
+	stopOutbox context.CancelFunc
+	outboxDone chan struct{}
+	inFlight   atomic.Int64
+}
+
+// Open connects to Redis and checks it answers; nothing is registered until Start.
+func Open(cfg Config) (*Cluster, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "herald"
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = randomID(6)
+	}
+	if cfg.NodeTimeout <= 0 {
+		cfg.NodeTimeout = 15 * time.Second
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 3 * time.Second
+	}
+	opt, err := rueidis.ParseURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	opt.ClientName = "herald-" + cfg.NodeID
+	opt.DisableCache = true
+	opt.Dialer.Timeout = 2 * time.Second
+	opt.ConnWriteTimeout = cfg.CallTimeout
+	client, err := rueidis.NewClient(opt)
+	if err != nil {
+		return nil, fmt.Errorf("redis %s: %w", redactURL(cfg.URL), err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	cl := &Cluster{cfg: cfg, client: client, keys: keys{cfg.Prefix}, scripts: loadScripts(), ctx: ctx, stop: stop}
+	cl.log = zerolog.Nop()
+	if cfg.Logger != nil {
+		cl.log = cfg.Logger.With().Str("node_id", cfg.NodeID).Logger()
+	}
+	cl.broker = newBroker(cl)
+	return cl, nil
+}
+
+// NodeID returns the node's name in the cluster.
+func (cl *Cluster) NodeID() string { return cl.cfg.NodeID }
+
+// Broker, Channels, Users, Cache and Quota are the stores a channels.Server runs on in a cluster.
+func (cl *Cluster) Broker() *Broker    { return cl.broker }
+func (cl *Cluster) Channels() Channels { return Channels{cl} }
+func (cl *Cluster) Users() Users       { return Users{cl} }
+func (cl *Cluster) Cache() Cache       { return Cache{cl} }
+func (cl *Cluster) Quota() Quota       { return Quota{cl} }
+
+// Start registers the node, evicting first whatever an earlier process of the same node id left
+// behind, and starts the heartbeat, the eviction of dead nodes and, with hooks, the outbox
+// consumer. local is the server the stores serve, for re-recording its state; apps lists the apps
+// whose outboxes this node may deliver.
+func (cl *Cluster) Start(local Local, hooks Webhooks, apps []string) error {
+	cl.local, cl.hooks = local, hooks
+	ctx, cancel := context.WithTimeout(cl.ctx, 30*time.Second)
+	defer cancel()
+	if _, err := cl.evict(ctx, cl.cfg.NodeID); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	if err := cl.register(ctx); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	cl.healthySince.Store(time.Now().UnixNano())
+	cl.wg.Add(1)
+	go cl.liveness()
+	var octx context.Context
+	octx, cl.stopOutbox = context.WithCancel(cl.ctx)
+	cl.outboxDone = make(chan struct{})
+	if hooks != nil {
+		go cl.deliverOutbox(octx, apps)
+	} else {
+		close(cl.outboxDone)
+	}
+	return nil
+}
+
+// Leave takes the node out of the cluster at once (a graceful shutdown), so the others need not wait
+// out the node timeout: it removes the node's records (what its sockets left goes through the
+// outbox as usual) and stops reading the outbox, handing the webhook lease on. The dispatcher may
+// then finish what it was handed, whose acknowledgements still reach Redis until Close.
+func (cl *Cluster) Leave(ctx context.Context) error {
+	_, err := cl.evict(ctx, cl.cfg.NodeID)
+	cl.endOutbox()
+	return err
+}
+
+func (cl *Cluster) endOutbox() {
+	if cl.stopOutbox != nil {
+		cl.stopOutbox()
+		<-cl.outboxDone
+	}
+}
+
+// Close stops the node's loops and closes the connections. Call Leave first to leave the cluster at
+// once; otherwise the others evict the node after the node timeout.
+func (cl *Cluster) Close() {
+	cl.endOutbox()
+	cl.stop()
+	cl.wg.Wait()
+	cl.client.Close()
+}
+
+func (cl *Cluster) register(ctx context.Context) error {
+	token, epoch := randomID(8), randomID(8)
+	got, err := cl.run(ctx, cl.scripts.register, cl.cfg.NodeID, token, epoch).ToString()
+	if err != nil {
+		return err
+	}
+	cl.token, cl.epoch = token, got
+	return nil
+}
+
+// evict removes every record of a node, a batch per round trip, and tells the watchers of the users
+// it took offline.
+func (cl *Cluster) evict(ctx context.Context, node string) (int, error) {
+	total := 0
+	for {
+		vals, err := cl.run(ctx, cl.scripts.evict, node, "200", cl.delayMS()).ToArray()
+		if err != nil || len(vals) == 0 {
+			return total, errOr(err)
+		}
+		n, _ := vals[0].AsInt64()
+		total += int(n)
+		for i := 1; i+1 < len(vals); i += 2 {
+			app, _ := vals[i].ToString()
+			user, _ := vals[i+1].ToString()
+			if cl.local != nil {
+				cl.local.Offline(app, user)
+			}
+		}
+		if n == 0 {
+			return total, nil
+		}
+	}
+}
+
+// run executes a script with the prefix as its first argument.
+func (cl *Cluster) run(ctx context.Context, s *rueidis.Lua, args ...string) rueidis.RedisResult {
+	return s.Exec(ctx, cl.client, nil, append([]string{cl.cfg.Prefix}, args...))
+}
+
+// call bounds one store call.
+func (cl *Cluster) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, cl.cfg.CallTimeout)
+}
+
+func (cl *Cluster) delayMS() string {
+	return fmt.Sprint(cl.cfg.RemovalDelay.Milliseconds())
+}
+
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// redactURL hides a password in a Redis URL for logs.
+func redactURL(u string) string {
+	if opt, err := rueidis.ParseURL(u); err == nil && opt.Password != "" {
+		return "redis://…@" + opt.InitAddress[0]
+	}
+	return u
+}
+
+// backoff spaces out reconnection attempts: 100 ms doubling to 5 s.
+type backoff struct{ d time.Duration }
+
+func newBackoff() *backoff { return &backoff{d: 100 * time.Millisecond} }
+func (b *backoff) reset()  { b.d = 100 * time.Millisecond }
+func (b *backoff) wait(ctx context.Context) {
+	t := time.NewTimer(b.d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	b.d = min(2*b.d, 5*time.Second)
+}
+
+var errClosed = errors.New("redis: cluster closed")

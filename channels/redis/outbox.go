@@ -1,0 +1,186 @@
+package redis
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/herald-rt/herald/pusher"
+)
+
+// Webhooks is where the outbox's events go: the node's webhook dispatcher. done is called once the
+// event is delivered or given up on for good; the entry is acknowledged then, so an event handed to a
+// node that dies before delivering it is delivered by the next holder of the lease.
+type Webhooks interface {
+	Deliver(appID string, e pusher.WebhookEvent, done func())
+}
+
+const (
+	outboxGroup = "webhooks"
+	leaseTTL    = 10 * time.Second
+	// maxInFlight bounds the outbox entries handed to the dispatcher and not yet acknowledged: past
+	// it the holder stops reading, and the backlog waits in Redis rather than in this process.
+	maxInFlight = 1000
+	readBatch   = 200
+)
+
+// deliverOutbox runs on every node, but only the holder of the cluster's webhook lease reads the
+// outboxes, so each endpoint receives its events in order from one node at a time. The holder also
+// moves due removals from the pending sets to the outboxes (due.lua). When the holder dies its
+// lease expires, the next node takes it and first claims what the old holder read but never
+// acknowledged: delivery is at least once.
+func (cl *Cluster) deliverOutbox(ctx context.Context, apps []string) {
+	defer close(cl.outboxDone)
+	holding := false
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	lease := cl.keys.global("lease")
+	for ctx.Err() == nil {
+		ctx, cancel := cl.call(cl.ctx)
+		got, err := cl.holdLease(ctx, lease)
+		cancel()
+		switch {
+		case err != nil:
+			holding = false
+		case got && !holding:
+			holding = true
+			cl.log.Info().Msg("redis: this node delivers the cluster's webhooks")
+			cl.claim(apps)
+		case !got:
+			holding = false
+		}
+		if !holding || cl.inFlight.Load() >= maxInFlight {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		for _, app := range apps {
+			ctx, cancel := cl.call(cl.ctx)
+			_ = cl.run(ctx, cl.scripts.due, app, "500").Error()
+			cancel()
+		}
+		cl.read(apps, ">", 250*time.Millisecond)
+	}
+	if holding {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		// Hand the lease on at once (only if still ours).
+		_ = cl.client.Do(ctx, cl.client.B().Eval().Script(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`).
+			Numkeys(1).Key(lease).Arg(cl.cfg.NodeID).Build()).Error()
+	}
+}
+
+// holdLease takes or renews the lease, and reports whether this node holds it.
+func (cl *Cluster) holdLease(ctx context.Context, lease string) (bool, error) {
+	c := cl.client
+	err := c.Do(ctx, c.B().Set().Key(lease).Value(cl.cfg.NodeID).Nx().PxMilliseconds(leaseTTL.Milliseconds()).Build()).Error()
+	if err != nil && !rueidis.IsRedisNil(err) {
+		return false, err
+	}
+	holder, err := c.Do(ctx, c.B().Get().Key(lease).Build()).ToString()
+	if err != nil || holder != cl.cfg.NodeID {
+		return false, nil
+	}
+	return true, c.Do(ctx, c.B().Pexpire().Key(lease).Milliseconds(leaseTTL.Milliseconds()).Build()).Error()
+}
+
+// claim makes the outboxes' consumer groups, then takes over and delivers what earlier holders read
+// but never acknowledged.
+func (cl *Cluster) claim(apps []string) {
+	c := cl.client
+	for _, app := range apps {
+		ctx, cancel := cl.call(cl.ctx)
+		err := c.Do(ctx, c.B().XgroupCreate().Key(cl.keys.app(app, "outbox")).Group(outboxGroup).Id("0").Mkstream().Build()).Error()
+		cancel()
+		if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+			cl.log.Error().Err(err).Str("app_id", app).Msg("redis: cannot create the webhook outbox's consumer group")
+		}
+	}
+	// Pending entries of this consumer name (a restarted node of the same id) come back with "0".
+	cl.read(apps, "0", 0)
+	for _, app := range apps {
+		stream, start := cl.keys.app(app, "outbox"), "0-0"
+		for {
+			ctx, cancel := cl.call(cl.ctx)
+			res, err := c.Do(ctx, c.B().Xautoclaim().Key(stream).Group(outboxGroup).Consumer(cl.cfg.NodeID).MinIdleTime("0").Start(start).Count(100).Build()).ToArray()
+			cancel()
+			if err != nil || len(res) < 2 {
+				break
+			}
+			entries, _ := res[1].AsXRange()
+			for _, e := range entries {
+				cl.handOver(app, e)
+			}
+			next, _ := res[0].ToString()
+			if next == "0-0" || len(entries) == 0 {
+				break
+			}
+			start = next
+		}
+	}
+}
+
+// read reads the outboxes once from id (">" for new entries), waiting up to block for one.
+func (cl *Cluster) read(apps []string, id string, block time.Duration) {
+	c := cl.client
+	keys := make([]string, len(apps))
+	ids := make([]string, len(apps))
+	for i, app := range apps {
+		keys[i], ids[i] = cl.keys.app(app, "outbox"), id
+	}
+	cmd := c.B().Xreadgroup().Group(outboxGroup, cl.cfg.NodeID).Count(max(1, min(readBatch, maxInFlight-cl.inFlight.Load())))
+	var built rueidis.Completed
+	if block > 0 {
+		built = cmd.Block(block.Milliseconds()).Streams().Key(keys...).Id(ids...).Build()
+	} else {
+		built = cmd.Streams().Key(keys...).Id(ids...).Build()
+	}
+	ctx, cancel := context.WithTimeout(cl.ctx, cl.cfg.CallTimeout+block)
+	defer cancel()
+	streams, err := c.Do(ctx, built).AsXRead()
+	if err != nil {
+		if !rueidis.IsRedisNil(err) && cl.ctx.Err() == nil {
+			if strings.Contains(err.Error(), "NOGROUP") { // Redis lost the groups: make them again
+				cl.claim(apps)
+				return
+			}
+			cl.log.Error().Err(err).Msg("redis: reading the webhook outbox failed")
+		}
+		return
+	}
+	for i, app := range apps {
+		for _, e := range streams[keys[i]] {
+			cl.handOver(app, e)
+		}
+	}
+}
+
+var outboxEvents = map[string]string{
+	"o": pusher.WebhookChannelOccupied, "v": pusher.WebhookChannelVacated,
+	"a": pusher.WebhookMemberAdded, "r": pusher.WebhookMemberRemoved,
+}
+
+// handOver gives one outbox entry to the dispatcher, acknowledging it once the dispatcher is done.
+func (cl *Cluster) handOver(app string, e rueidis.XRangeEntry) {
+	stream, id := cl.keys.app(app, "outbox"), e.ID
+	cl.inFlight.Add(1)
+	ack := func() {
+		defer cl.inFlight.Add(-1)
+		// Not cl.ctx: the dispatcher finishes its last events after Leave, before Close.
+		ctx, cancel := context.WithTimeout(context.Background(), cl.cfg.CallTimeout)
+		defer cancel()
+		if err := cl.client.Do(ctx, cl.client.B().Xack().Key(stream).Group(outboxGroup).Id(id).Build()).Error(); err != nil && cl.ctx.Err() == nil {
+			cl.log.Error().Err(err).Str("app_id", app).Str("entry", id).Msg("redis: cannot acknowledge a delivered webhook; it may be delivered again")
+		}
+	}
+	name := outboxEvents[e.FieldValues["k"]]
+	if name == "" {
+		ack()
+		return
+	}
+	cl.hooks.Deliver(app, pusher.WebhookEvent{Name: name, Channel: e.FieldValues["c"], UserID: e.FieldValues["u"]}, ack)
+}

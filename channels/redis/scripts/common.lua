@@ -1,0 +1,80 @@
+-- common.lua is prepended to every transition script: key names, the envelope of an announcement,
+-- and the webhook outbox. ARGV[1] is always the key prefix. Keys are named here and in keys.go alike.
+local P = ARGV[1]
+local function akey(app, kind, name)
+  if name then return P .. ':' .. app .. ':' .. kind .. ':' .. name end
+  return P .. ':' .. app .. ':' .. kind
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- announce publishes a frame to a channel's subscribers on every node, stamped with the roster
+-- version it reports (see envelope.go): H1 <flags> <except> <roster> <cached> <count>\n<frame>.
+local function announce(app, channel, except, version, frame)
+  redis.call('PUBLISH', P .. ':m:' .. app .. ':' .. channel,
+    'H1 0 ' .. except .. ' ' .. version .. ' 0 0\n' .. frame)
+end
+local OUTBOX_MAX = 100000
+local function outbox(app, kind, channel, user)
+  redis.call('XADD', akey(app, 'outbox'), 'MAXLEN', '~', OUTBOX_MAX, '*', 'k', kind, 'c', channel, 'u', user)
+end
+-- began records an addition (o: channel_occupied, a: member_added) for its webhook, unless it
+-- cancels the matching removal still waiting out its grace (a reload: nothing is sent for either).
+local function began(app, kind, undo, channel, user)
+  if redis.call('ZREM', akey(app, 'pending'), undo .. '\n' .. channel .. '\n' .. user) == 0 then
+    outbox(app, kind, channel, user)
+  end
+end
+-- ended records a removal (v: channel_vacated, r: member_removed): it waits out delay ms in the
+-- pending set, where a new addition cancels it, before due.lua moves it to the outbox.
+local function ended(app, kind, channel, user, delay)
+  if delay <= 0 then
+    outbox(app, kind, channel, user)
+  else
+    redis.call('ZADD', akey(app, 'pending'), now_ms() + delay, kind .. '\n' .. channel .. '\n' .. user)
+  end
+end
+local function split3(s)
+  local a = string.find(s, '\n', 1, true)
+  local b = string.find(s, '\n', a + 1, true)
+  return string.sub(s, 1, a - 1), string.sub(s, a + 1, b - 1), string.sub(s, b + 1)
+end
+-- leave removes one socket's subscription and decides what it changed: the user's last socket in a
+-- presence channel (member_removed, announced), the channel's last subscription (channel_vacated).
+-- It returns nil when the subscription is not recorded (left already, or evicted with its node).
+local function leave(app, channel, socket, quiet, delay)
+  local subs = akey(app, 's', channel)
+  local rec = redis.call('HGET', subs, socket)
+  if not rec then return nil end
+  local nl = string.find(rec, '\n', 1, true)
+  local node, user = string.sub(rec, 1, nl - 1), string.sub(rec, nl + 1)
+  redis.call('HDEL', subs, socket)
+  redis.call('SREM', P .. ':node:' .. node, app .. '\n' .. channel .. '\n' .. socket)
+  local version = redis.call('INCR', akey(app, 'ver'))
+  local removed = 0
+  if user ~= '' then
+    local members = akey(app, 'm', channel)
+    if redis.call('HINCRBY', members, user, -1) <= 0 then
+      redis.call('HDEL', members, user)
+      redis.call('HDEL', akey(app, 'i', channel), user)
+      redis.call('ZREM', akey(app, 'o', channel), user)
+      removed = 1
+    end
+  end
+  local count = redis.call('HINCRBY', akey(app, 'occ'), channel, -1)
+  if count <= 0 then
+    redis.call('HDEL', akey(app, 'occ'), channel)
+    count = 0
+  end
+  if quiet ~= '1' then
+    if removed == 1 then
+      local data = '{"user_id":' .. cjson.encode(user) .. '}'
+      announce(app, channel, '-', version, '{"event":"pusher_internal:member_removed","channel":' ..
+        cjson.encode(channel) .. ',"data":' .. cjson.encode(data) .. '}')
+      ended(app, 'r', channel, user, delay)
+    end
+    if count == 0 then ended(app, 'v', channel, '', delay) end
+  end
+  return {count, version, count == 0 and 1 or 0, removed}
+end

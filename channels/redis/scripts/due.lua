@@ -1,0 +1,13 @@
+-- due.lua moves the removals whose grace has passed (channel_vacated, member_removed) from an app's
+-- pending set to its outbox, at most a batch per call, oldest first. It is atomic, so whichever
+-- node runs it, each removal reaches the outbox once.
+-- ARGV: prefix, app, batch. Returns how many it moved.
+local app = ARGV[2]
+local pending = akey(app, 'pending')
+local due = redis.call('ZRANGEBYSCORE', pending, '-inf', now_ms(), 'LIMIT', 0, tonumber(ARGV[3]))
+for _, m in ipairs(due) do
+  local kind, channel, user = split3(m)
+  outbox(app, kind, channel, user)
+  redis.call('ZREM', pending, m)
+end
+return #due
