@@ -51,6 +51,7 @@ fuzz:
 	$(GO) test ./auth -run='^$$' -fuzz='^FuzzVerifyChannel$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./auth -run='^$$' -fuzz='^FuzzVerifyToken$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./channels/internal/ws -run='^$$' -fuzz='^FuzzNext$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./channels/redis -run='^$$' -fuzz='^FuzzParseEnvelope$$' -fuzztime=$(FUZZTIME)
 
 ## bench: the Go micro-benchmarks.
 bench:
