@@ -35,6 +35,19 @@ local function ended(app, kind, channel, user, delay)
     redis.call('ZADD', akey(app, 'pending'), now_ms() + delay, kind .. '\n' .. channel .. '\n' .. user)
   end
 end
+-- roster appends a presence channel's members to result, in join order, as user, info pairs.
+local function roster(app, channel, result)
+  local users = redis.call('ZRANGE', akey(app, 'o', channel), 0, -1)
+  for i = 1, #users, 500 do
+    local part = {unpack(users, i, math.min(i + 499, #users))}
+    local infos = redis.call('HMGET', akey(app, 'i', channel), unpack(part))
+    for j = 1, #part do
+      result[#result + 1] = part[j]
+      result[#result + 1] = infos[j] or 'null'
+    end
+  end
+  return result
+end
 local function split3(s)
   local a = string.find(s, '\n', 1, true)
   local b = string.find(s, '\n', a + 1, true)

@@ -12,22 +12,13 @@
 local app, channel, socket, node, user = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local info, maxm, frame, quiet = ARGV[7], tonumber(ARGV[8]), ARGV[9], ARGV[10]
 local subs, occ, members = akey(app, 's', channel), akey(app, 'occ'), akey(app, 'm', channel)
-local function roster(result)
+local function reply(result)
   if user == '' then return result end
-  local users = redis.call('ZRANGE', akey(app, 'o', channel), 0, -1)
-  for i = 1, #users, 500 do
-    local part = {unpack(users, i, math.min(i + 499, #users))}
-    local infos = redis.call('HMGET', akey(app, 'i', channel), unpack(part))
-    for j = 1, #part do
-      result[#result + 1] = part[j]
-      result[#result + 1] = infos[j] or 'null'
-    end
-  end
-  return result
+  return roster(app, channel, result)
 end
 if redis.call('HEXISTS', subs, socket) == 1 then -- recorded already: a retried or repeated join
   local version = tonumber(redis.call('GET', akey(app, 'ver')) or '0')
-  return roster({tonumber(redis.call('HGET', occ, channel) or '0'), version, 0, 0})
+  return reply({tonumber(redis.call('HGET', occ, channel) or '0'), version, 0, 0})
 end
 local added = 0
 if user ~= '' and redis.call('HEXISTS', members, user) == 0 then
@@ -52,4 +43,4 @@ if quiet ~= '1' then
     began(app, 'a', 'r', channel, user)
   end
 end
-return roster({count, version, count == 1 and 1 or 0, added})
+return reply({count, version, count == 1 and 1 or 0, added})
