@@ -338,21 +338,114 @@ function useHerald(opts = {}) {
   after(async () => {
     if (handle.server) await handle.server.stop();
   });
-  handle.test = (name, fn, testOpts = {}) => it(name, { timeout: TEST_TIMEOUT_MS, ...testOpts }, async (t) => {
+  handle.test = (name, fn, testOpts = {}) => scopedTest(name, testOpts, () => {
     if (!handle.server) throw new Error('Herald was not started (see before hook failure)');
-    const scope = new Scope(handle.server);
+    return [handle.server];
+  }, (scopes, t) => fn(scopes[0], t));
+  return handle;
+}
+
+// scopedTest registers a test that gets one Scope per server servers() returns, fails if a server
+// exits during it (unless expected: server.stopping), and closes every scope's clients afterwards.
+function scopedTest(name, testOpts, servers, fn) {
+  return it(name, { timeout: TEST_TIMEOUT_MS, ...testOpts }, async (t) => {
+    const list = servers();
+    const scopes = list.map((server) => new Scope(server));
     try {
-      await fn(scope, t);
-      if (handle.server.exited) {
-        throw new Error(`${handle.server.label} exited during the test (${JSON.stringify(handle.server.exited)})`);
+      await fn(scopes, t);
+      for (const server of list) {
+        if (server.exited && !server.stopping) {
+          throw new Error(`${server.label} exited during the test (${JSON.stringify(server.exited)})`);
+        }
       }
     } catch (e) {
       dumpServerOutput(name);
       throw e;
     } finally {
-      await scope.cleanup();
+      await Promise.all(scopes.map((scope) => scope.cleanup()));
     }
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis and clusters
+
+/**
+ * Start a redis-server of the test's own on a free loopback port, without persistence, so that a
+ * restart loses everything as a crashed Redis does. Returns { port, url, stop(), start() }: stop
+ * kills it (SIGKILL), start runs it again on the same port.
+ */
+async function startRedis() {
+  const port = await freePort();
+  const redis = { port, url: `redis://127.0.0.1:${port}`, child: null };
+  redis.start = async () => {
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+      '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
+    const spawned = new Promise((resolve, reject) => { child.once('spawn', resolve); child.once('error', reject); });
+    try {
+      await spawned;
+    } catch (e) {
+      throw new Error(`cannot start redis-server (${e.message}); the cluster tests need it: apt-get install redis-server`);
+    }
+    redis.child = child;
+    redis.exited = new Promise((resolve) => child.once('exit', resolve));
+    await eventually(() => redisPing(port), READY_TIMEOUT_MS, `redis-server on port ${port} answering PING`);
+  };
+  redis.stop = async () => {
+    if (!redis.child) return;
+    redis.child.kill('SIGKILL');
+    await withTimeout(redis.exited, STOP_TIMEOUT_MS, 'redis-server exit');
+    redis.child = null;
+  };
+  await redis.start();
+  return redis;
+}
+
+// redisPing resolves true once a PING on a fresh connection is answered with PONG.
+function redisPing(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const done = (ok) => { sock.destroy(); resolve(ok); };
+    sock.setTimeout(1000, () => done(false));
+    sock.on('error', () => done(false));
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => done(d.toString() === '+PONG\r\n'));
+  });
+}
+
+// waitReady polls a node's GET /ready until it answers want (bounded).
+function waitReady(server, want = 200, ms = 15000) {
+  return eventually(async () => (await httpStatus(`${server.httpBase}/ready`)) === want, ms,
+    `${server.label} /ready answering ${want}`);
+}
+
+/**
+ * Register before/after hooks that start a redis-server and `nodes` Herald nodes on it. `opts` is
+ * startHerald's options (or a function returning them), shared by every node; each node gets its own
+ * port and node id. The handle's `servers` and `redis` are filled in `before`; `h.test(name, fn)`
+ * calls fn with one Scope per node.
+ */
+function useCluster(nodes, opts = {}) {
+  const handle = { servers: [], redis: null };
+  before(async () => {
+    handle.redis = await startRedis();
+    const base = typeof opts === 'function' ? await opts() : opts;
+    for (let i = 1; i <= nodes; i++) {
+      handle.servers.push(await startHerald({
+        ...base, label: `${base.label || 'herald'}-n${i}`,
+        env: { ...(base.env || {}), HERALD_REDIS_URL: handle.redis.url, HERALD_NODE_ID: `n${i}` },
+      }));
+    }
+    await Promise.all(handle.servers.map((server) => waitReady(server)));
+  }, { timeout: 5 * 60 * 1000 });
+  after(async () => {
+    await Promise.all(handle.servers.map((server) => server.stop()));
+    if (handle.redis) await handle.redis.stop();
+  });
+  handle.test = (name, fn, testOpts = {}) => scopedTest(name, testOpts, () => {
+    if (handle.servers.length !== nodes) throw new Error('the cluster was not started (see before hook failure)');
+    return handle.servers;
+  }, fn);
   return handle;
 }
 
@@ -858,6 +951,9 @@ module.exports = {
   heraldBinary,
   startHerald,
   useHerald,
+  useCluster,
+  startRedis,
+  waitReady,
   waitFor,
   waitForArgs,
   withTimeout,

@@ -78,12 +78,24 @@ func startChild(t *testing.T, limit int, args ...string) *child {
 			c.lines <- sc.Text()
 		}
 	}()
-	select {
-	case c.addr = <-addr:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the child never logged that it was listening")
+	timeout := time.After(20 * time.Second)
+	var early []string // what the child wrote before listening, shown if it never does
+	for {
+		select {
+		case c.addr = <-addr:
+			for _, l := range early { // put back what was read, so c.lines holds every line
+				c.lines <- l
+			}
+			return c
+		case l, ok := <-c.lines:
+			if !ok {
+				t.Fatalf("the child exited before listening: %s", strings.Join(early, "\n"))
+			}
+			early = append(early, l)
+		case <-timeout:
+			t.Fatalf("the child never logged that it was listening: %s", strings.Join(early, "\n"))
+		}
 	}
-	return c
 }
 
 // stop sends SIGTERM and returns every log line the child wrote; it fails the test unless the child

@@ -10,4 +10,5 @@ if max > 0 then
 end
 redis.call('HINCRBY', conns, node, 1)
 redis.call('SADD', P .. ':nodeapps:' .. node, app)
+holds(node)
 return 1

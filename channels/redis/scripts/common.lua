@@ -9,6 +9,12 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- holds enters a node that records something into the cluster's node list, unless it is there:
+-- when Redis lost its data, a node's records may come back before its heartbeat registers it again,
+-- and a node that dies in between must still be reaped after the timeout, not leave ghosts.
+local function holds(node)
+  redis.call('ZADD', P .. ':nodes', 'NX', now_ms(), node)
+end
 -- announce publishes a frame to a channel's subscribers on every node, stamped with the roster
 -- version it reports (see envelope.go): H1 <flags> <except> <roster> <cached> <count>\n<frame>.
 local function announce(app, channel, except, version, frame)

@@ -3,4 +3,5 @@
 local app, user, socket, node = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 redis.call('HSET', akey(app, 'u', user), socket, node)
 redis.call('SADD', P .. ':nodeu:' .. node, app .. '\n' .. user .. '\n' .. socket)
+holds(node)
 return redis.call('HLEN', akey(app, 'u', user))

@@ -28,6 +28,7 @@ end
 local version = redis.call('INCR', akey(app, 'ver'))
 redis.call('HSET', subs, socket, node .. '\n' .. user)
 redis.call('SADD', P .. ':node:' .. node, app .. '\n' .. channel .. '\n' .. socket)
+holds(node)
 if user ~= '' then
   redis.call('HINCRBY', members, user, 1)
   if added == 1 then
