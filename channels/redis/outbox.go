@@ -19,7 +19,6 @@ type Webhooks interface {
 
 const (
 	outboxGroup = "webhooks"
-	leaseTTL    = 10 * time.Second
 	// maxInFlight bounds the outbox entries handed to the dispatcher and not yet acknowledged: past
 	// it the holder stops reading, and the backlog waits in Redis rather than in this process.
 	maxInFlight = 1000
@@ -74,10 +73,13 @@ func (cl *Cluster) deliverOutbox(ctx context.Context, apps []string) {
 	}
 }
 
-// holdLease takes or renews the lease, and reports whether this node holds it.
+// holdLease takes or renews the lease, and reports whether this node holds it. The lease lasts the
+// node timeout: a holder that crashes stalls the cluster's webhooks no longer than it takes the
+// others to notice its death and reap its sockets.
 func (cl *Cluster) holdLease(ctx context.Context, lease string) (bool, error) {
 	c := cl.client
-	err := c.Do(ctx, c.B().Set().Key(lease).Value(cl.cfg.NodeID).Nx().PxMilliseconds(leaseTTL.Milliseconds()).Build()).Error()
+	ttl := cl.cfg.NodeTimeout.Milliseconds()
+	err := c.Do(ctx, c.B().Set().Key(lease).Value(cl.cfg.NodeID).Nx().PxMilliseconds(ttl).Build()).Error()
 	if err != nil && !rueidis.IsRedisNil(err) {
 		return false, err
 	}
@@ -85,7 +87,7 @@ func (cl *Cluster) holdLease(ctx context.Context, lease string) (bool, error) {
 	if err != nil || holder != cl.cfg.NodeID {
 		return false, nil
 	}
-	return true, c.Do(ctx, c.B().Pexpire().Key(lease).Milliseconds(leaseTTL.Milliseconds()).Build()).Error()
+	return true, c.Do(ctx, c.B().Pexpire().Key(lease).Milliseconds(ttl).Build()).Error()
 }
 
 // claim makes the outboxes' consumer groups, then takes over and delivers what earlier holders read

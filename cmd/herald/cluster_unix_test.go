@@ -13,7 +13,9 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -102,6 +104,8 @@ type testCluster struct {
 	config   string
 	timeout  int // --cluster-node-timeout, seconds
 	nodes    []*clusterNode
+	failing  atomic.Bool  // the receiver answers 503 while set
+	refused  atomic.Int64 // requests it answered so
 }
 
 // clusterNode is one herald process of a testCluster.
@@ -109,6 +113,7 @@ type clusterNode struct {
 	*child
 	id     string
 	exited chan struct{} // closed once the process has exited and its log is read
+	holder atomic.Bool   // it logged that it took the webhook lease
 }
 
 const (
@@ -125,7 +130,14 @@ func startCluster(t *testing.T, n, nodeTimeout int) *testCluster {
 		receiver: &floodReceiver{events: map[string][]pusher.WebhookEvent{}, seen: map[string]time.Time{}},
 		timeout:  nodeTimeout,
 	}
-	hooks := httptest.NewServer(c.receiver)
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c.failing.Load() {
+			c.refused.Add(1)
+			http.Error(w, "receiver down", http.StatusServiceUnavailable)
+			return
+		}
+		c.receiver.ServeHTTP(w, r)
+	}))
 	t.Cleanup(hooks.Close)
 	c.config = writeConfig(t, `{"webhook_delay": 1, "watchlist_grace": 1, "apps": [
 		{"id": "`+clusterAppID+`", "key": "`+clusterKey+`", "secret": "`+clusterSecret+`", "client_events": true,
@@ -147,7 +159,10 @@ func (c *testCluster) startNode(t *testing.T, id string) *clusterNode {
 	node := &clusterNode{child: ch, id: id, exited: make(chan struct{})}
 	go func() { // reads the log so the child never blocks on a full pipe
 		defer close(node.exited)
-		for range ch.lines {
+		for l := range ch.lines {
+			if strings.Contains(l, "this node delivers the cluster's webhooks") {
+				node.holder.Store(true)
+			}
 		}
 		_ = ch.cmd.Wait()
 	}()
@@ -799,4 +814,38 @@ func TestClusterUsersAndQuota(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling for the close to be counted, with a deadline
 	}
+}
+
+// TestClusterWebhooksOutliveTheirNode: the node delivering the cluster's webhooks is killed while an
+// event it read is still being retried against a failing receiver. Another node takes the lease
+// after the node timeout, claims the event and delivers it once the receiver is back.
+func TestClusterWebhooksOutliveTheirNode(t *testing.T) {
+	const nodeTimeout = 2
+	c := startCluster(t, 3, nodeTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var holder, other *clusterNode
+	for _, node := range c.nodes {
+		if node.holder.Load() {
+			holder = node
+		} else {
+			other = node
+		}
+	}
+	if holder == nil {
+		t.Fatal("no node logged that it delivers the cluster's webhooks")
+	}
+	c.failing.Store(true)
+	conn := other.dial(ctx, t)
+	join(ctx, t, conn, "orphaned", nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for c.refused.Load() == 0 { // the holder has read the event and is retrying it
+		if time.Now().After(deadline) {
+			t.Fatal("the webhook of the new channel never reached the receiver")
+		}
+		time.Sleep(20 * time.Millisecond) // polling the receiver with a deadline
+	}
+	holder.kill(t)
+	c.failing.Store(false)
+	c.waitWebhooks(t, "orphaned", []string{pusher.WebhookChannelOccupied})
 }
