@@ -112,8 +112,7 @@ type testCluster struct {
 type clusterNode struct {
 	*child
 	id     string
-	exited chan struct{} // closed once the process has exited and its log is read
-	holder atomic.Bool   // it logged that it took the webhook lease
+	holder atomic.Bool // it logged that it took the webhook lease
 }
 
 const (
@@ -156,15 +155,13 @@ func (c *testCluster) startNode(t *testing.T, id string) *clusterNode {
 	t.Helper()
 	ch := startChild(t, 4096, "--addr", "127.0.0.1:0", "--config", c.config, "--redis-url", c.redis.url(),
 		"--node-id", id, "--cluster-node-timeout", strconv.Itoa(c.timeout))
-	node := &clusterNode{child: ch, id: id, exited: make(chan struct{})}
+	node := &clusterNode{child: ch, id: id}
 	go func() { // reads the log so the child never blocks on a full pipe
-		defer close(node.exited)
 		for l := range ch.lines {
 			if strings.Contains(l, "this node delivers the cluster's webhooks") {
 				node.holder.Store(true)
 			}
 		}
-		_ = ch.cmd.Wait()
 	}()
 	return node
 }
@@ -225,7 +222,7 @@ func (n *clusterNode) terminate(t *testing.T) {
 func (n *clusterNode) waitExit(t *testing.T) {
 	t.Helper()
 	select {
-	case <-n.exited:
+	case <-n.child.exited:
 	case <-time.After(20 * time.Second):
 		t.Fatalf("node %s did not exit", n.id)
 	}

@@ -46,9 +46,11 @@ func TestHeraldChild(t *testing.T) {
 
 // child is a herald process started by startChild.
 type child struct {
-	cmd   *exec.Cmd
-	addr  string
-	lines chan string // every log line, from the start, closed at exit
+	cmd    *exec.Cmd
+	addr   string
+	lines  chan string   // every log line, from the start, closed at exit
+	exited chan struct{} // closed once the log is read and the process reaped
+	err    error         // what cmd.Wait returned; read only after exited is closed
 }
 
 // startChild runs herald with an open-files limit of limit and the given flags, and reads its log up
@@ -64,11 +66,16 @@ func startChild(t *testing.T, limit int, args ...string) *child {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	c := &child{cmd: cmd, lines: make(chan string, 1000)}
+	c := &child{cmd: cmd, lines: make(chan string, 1000), exited: make(chan struct{})}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		for range c.lines { // whoever else reads the log may have stopped
+		}
+		<-c.exited
+	})
 	addr := make(chan string, 1)
-	go func() {
-		defer close(c.lines)
+	go func() { // the only goroutine that reaps the child: cmd.Wait must follow the last read of stderr
+		defer close(c.exited)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			var entry struct{ Message, Addr string }
@@ -77,6 +84,8 @@ func startChild(t *testing.T, limit int, args ...string) *child {
 			}
 			c.lines <- sc.Text()
 		}
+		close(c.lines)
+		c.err = cmd.Wait()
 	}()
 	timeout := time.After(20 * time.Second)
 	var early []string // what the child wrote before listening, shown if it never does
@@ -114,8 +123,9 @@ func (c *child) stop(t *testing.T) []string {
 				lines = append(lines, l)
 				continue
 			}
-			if err := c.cmd.Wait(); err != nil {
-				t.Errorf("herald exited with %v", err)
+			<-c.exited
+			if c.err != nil {
+				t.Errorf("herald exited with %v", c.err)
 			}
 			return lines
 		case <-timeout:
