@@ -52,6 +52,7 @@ fuzz:
 	$(GO) test ./auth -run='^$$' -fuzz='^FuzzVerifyToken$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./channels/internal/ws -run='^$$' -fuzz='^FuzzNext$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./channels/redis -run='^$$' -fuzz='^FuzzParseEnvelope$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./cmd/herald-bench -run='^$$' -fuzz='^FuzzParseCommandStats$$' -fuzztime=$(FUZZTIME)
 
 ## bench: the Go micro-benchmarks.
 bench:

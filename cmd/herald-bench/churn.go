@@ -18,6 +18,7 @@ type churnResult struct {
 	Bench        string    `json:"bench"`
 	Label        string    `json:"label"`
 	Workers      int       `json:"workers"`
+	Presence     bool      `json:"presence,omitempty"`
 	Channels     int       `json:"channels"`
 	Sources      int       `json:"sources"`
 	Cycles       int64     `json:"cycles"`
@@ -29,7 +30,7 @@ type churnResult struct {
 	Seconds      float64   `json:"seconds"`
 	CyclesPerS   float64   `json:"cycles_per_sec"`
 	Latency      latencyMS `json:"cycle_latency_ms"`
-	ServerPID    int       `json:"pid,omitempty"`
+	ServerPID    processes `json:"pid,omitempty"`
 	FirstFailure string    `json:"first_failure,omitempty"`
 	serverCost
 }
@@ -38,13 +39,14 @@ type churnResult struct {
 func runChurn(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("churn", flag.ContinueOnError)
 	var t target
-	t.register(fs, false, 2*time.Minute)
+	t.register(fs, true, 2*time.Minute)
 	workers := fs.Int("workers", 16, "concurrent workers, each running one cycle at a time")
 	duration := fs.Duration("duration", 10*time.Second, "how long to start new cycles")
 	channels := fs.Int("channels", 0, "public channels the workers spread over (0: one per worker, so every cycle occupies and vacates one)")
 	var nsources int
 	sourcesVar(fs, &nsources, 8, "(so closed sockets in TIME_WAIT do not exhaust the ports of one)")
 	cycleTimeout := fs.Duration("cycle-timeout", 10*time.Second, "upper bound on one cycle")
+	presence := fs.Bool("presence", false, "subscribe to presence channels, each cycle as a user of its own (signed with --secret)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,7 +70,7 @@ func runChurn(args []string, out io.Writer) error {
 	defer cancel()
 
 	res := churnResult{Bench: "churn", Label: t.label, Workers: *workers, Channels: *channels,
-		Sources: max(len(srcs), 1), ServerPID: t.pid}
+		Sources: max(len(srcs), 1), Presence: *presence, ServerPID: t.pid}
 	var hist latencyHist
 	var cycles, dialErr, subErr, unsubErr, closeErr, next atomic.Int64
 	var firstFailure sync.Once
@@ -76,9 +78,9 @@ func runChurn(args []string, out io.Writer) error {
 		counter.Add(1)
 		firstFailure.Do(func() { res.FirstFailure = stage + ": " + err.Error() })
 	}
-	wsURL := t.wsURL()
+	wsURLs := t.wsURLs()
 
-	before, err := sampleServer(t.pid)
+	before, err := t.sample()
 	if err != nil {
 		return err
 	}
@@ -89,11 +91,18 @@ func runChurn(args []string, out io.Writer) error {
 		go func() {
 			defer wg.Done()
 			channel := "churn-" + strconv.Itoa(w%*channels)
+			var authorize clients.Authorizer
+			if *presence {
+				channel = "presence-" + channel
+				authorize = clients.SignedAuthorizer(t.key, t.secret, func(string) string {
+					return `{"user_id":"churn-` + strconv.Itoa(w) + `"}`
+				})
+			}
 			for time.Now().Before(end) && ctx.Err() == nil {
 				i := int(next.Add(1))
 				began := time.Now()
 				cctx, ccancel := context.WithTimeout(ctx, *cycleTimeout)
-				ok := churnCycle(cctx, wsURL, channel, srcs.options(i, 4, nil), func(stage string, err error) {
+				ok := churnCycle(cctx, wsURLs[i%len(wsURLs)], channel, authorize, srcs.options(i, 4, nil), func(stage string, err error) {
 					switch stage {
 					case "dial":
 						fail(&dialErr, stage, err)
@@ -117,7 +126,7 @@ func runChurn(args []string, out io.Writer) error {
 	}
 	wg.Wait()
 	sleepCtx(ctx, 200*time.Millisecond) // the server's read loops finish their cleanup
-	after, err := sampleServer(t.pid)
+	after, err := t.sample()
 	if err != nil {
 		return err
 	}
@@ -130,14 +139,14 @@ func runChurn(args []string, out io.Writer) error {
 	}
 	snap := hist.snapshot()
 	res.Latency = snap.summary()
-	if t.pid > 0 {
+	if len(t.pid) > 0 {
 		res.serverCost = costBetween(before, after, res.Cycles)
 	}
 
 	fmt.Fprintf(out, "churn: %d cycles (connect, subscribe, unsubscribe, close) in %.1fs with %d workers over %d channels: %.0f cycles/s, %d errors\n",
 		res.Cycles, res.Seconds, *workers, *channels, res.CyclesPerS, res.Errors)
 	fmt.Fprintf(out, "cycle latency %s\n", res.Latency)
-	if t.pid > 0 {
+	if len(t.pid) > 0 {
 		res.serverCost.print(out, "cycle")
 	}
 	if res.FirstFailure != "" {
@@ -147,14 +156,14 @@ func runChurn(args []string, out io.Writer) error {
 }
 
 // churnCycle runs one connect-subscribe-unsubscribe-close cycle, reporting the failing stage.
-func churnCycle(ctx context.Context, wsURL, channel string, opts *clients.DialOptions, fail func(stage string, err error)) bool {
+func churnCycle(ctx context.Context, wsURL, channel string, authorize clients.Authorizer, opts *clients.DialOptions, fail func(stage string, err error)) bool {
 	c, err := clients.Dial(ctx, wsURL, opts)
 	if err != nil {
 		fail("dial", err)
 		return false
 	}
 	defer func() { _ = c.Close() }() // idempotent: the success path closes (and checks) first
-	if _, err := c.SubscribeAndWait(ctx, channel, nil); err != nil {
+	if _, err := c.SubscribeAndWait(ctx, channel, authorize); err != nil {
 		fail("subscribe", err)
 		return false
 	}

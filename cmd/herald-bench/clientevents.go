@@ -42,7 +42,7 @@ type clientEventsResult struct {
 	Seconds       float64   `json:"seconds"`
 	DeliveredPerS float64   `json:"delivered_per_sec"`
 	Latency       latencyMS `json:"latency_ms"`
-	ServerPID     int       `json:"pid,omitempty"`
+	ServerPID     processes `json:"pid,omitempty"`
 	FirstFailure  string    `json:"first_failure,omitempty"`
 	serverCost
 }
@@ -128,10 +128,10 @@ func runClientEvents(args []string, out io.Writer) error {
 			seen: newSeqSet(maxSeq), okSeqs: newSeqSet(maxSeq)}
 	}
 	authorize := clients.SignedAuthorizer(t.key, t.secret, nil)
-	wsURL := t.wsURL()
+	wsURLs := t.wsURLs()
 	o := d.plan(len(sides)).run(ctx, func(ctx context.Context, i int) (*clients.Conn, error) {
 		s := sides[i]
-		c, err := openSubscribed(ctx, wsURL, s.channel, srcs.options(i, 4, s.onEvent), authorize)
+		c, err := openSubscribed(ctx, wsURLs[i%len(wsURLs)], s.channel, srcs.options(i, 4, s.onEvent), authorize)
 		if err == nil {
 			s.conn = c
 			s.ready.Store(true)
@@ -159,7 +159,7 @@ func runClientEvents(args []string, out io.Writer) error {
 
 	var sendErrors atomic.Int64
 	var firstSendFailure sync.Once
-	before, err := sampleServer(t.pid)
+	before, err := t.sample()
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func runClientEvents(args []string, out io.Writer) error {
 		res.Stalled = true
 	}
 	lastNS := sinceEpoch()
-	after, err := sampleServer(t.pid)
+	after, err := t.sample()
 	if err != nil {
 		return err
 	}
@@ -241,7 +241,7 @@ func runClientEvents(args []string, out io.Writer) error {
 	if res.Seconds > 0 {
 		res.DeliveredPerS = round3(float64(res.Delivered) / res.Seconds)
 	}
-	if t.pid > 0 {
+	if len(t.pid) > 0 {
 		res.serverCost = costBetween(before, after, res.Delivered)
 	}
 
@@ -251,7 +251,7 @@ func runClientEvents(args []string, out io.Writer) error {
 		res.Delivered, res.Lost, res.Duplicated, res.RateLimited, res.OtherErrors, res.Disconnected, stalledText(res.Stalled),
 		res.Seconds, res.DeliveredPerS)
 	fmt.Fprintf(out, "latency %s\n", res.Latency)
-	if t.pid > 0 {
+	if len(t.pid) > 0 {
 		res.serverCost.print(out, "relayed event")
 	}
 	return t.finish(ctx, out, res)

@@ -14,21 +14,21 @@ import (
 // connsResult is the JSON line of a conns run. The top-level RSS figures are the first round's; with
 // --rounds > 1, Rounds holds every round and the growth fields compare the last round with the first.
 type connsResult struct {
-	Bench         string  `json:"bench"`
-	Label         string  `json:"label"`
-	Connections   int     `json:"connections"`
-	Channels      int     `json:"channels"`
-	OK            int64   `json:"ok"`
-	Failed        int64   `json:"failed"`
-	Seconds       float64 `json:"open_seconds"`
-	RSSBefore     int64   `json:"rss_before"`
-	RSSAfter      int64   `json:"rss_after"`
-	BytesPerConn  int64   `json:"bytes_per_conn"`
-	FirstFailure  string  `json:"first_failure,omitempty"`
-	ServerPID     int     `json:"pid,omitempty"`
-	HoldSeconds   float64 `json:"hold_seconds"`
-	ConnectRateHz int     `json:"rate"`
-	Sources       int     `json:"sources"`
+	Bench         string    `json:"bench"`
+	Label         string    `json:"label"`
+	Connections   int       `json:"connections"`
+	Channels      int       `json:"channels"`
+	OK            int64     `json:"ok"`
+	Failed        int64     `json:"failed"`
+	Seconds       float64   `json:"open_seconds"`
+	RSSBefore     int64     `json:"rss_before"`
+	RSSAfter      int64     `json:"rss_after"`
+	BytesPerConn  int64     `json:"bytes_per_conn"`
+	FirstFailure  string    `json:"first_failure,omitempty"`
+	ServerPID     processes `json:"pid,omitempty"`
+	HoldSeconds   float64   `json:"hold_seconds"`
+	ConnectRateHz int       `json:"rate"`
+	Sources       int       `json:"sources"`
 
 	Rounds []connsRound `json:"rounds,omitempty"`
 	// RSSOpenGrowthPct compares the last round's RSS with its connections open to the first round's.
@@ -96,7 +96,7 @@ func runConns(args []string, out io.Writer) error {
 
 	res := connsResult{Bench: "conns", Label: t.label, Connections: *n, Channels: *channels, ServerPID: t.pid,
 		HoldSeconds: hold.Seconds(), ConnectRateHz: d.connectRate, Sources: max(len(srcs), 1)}
-	before, err := sampleServer(t.pid)
+	before, err := t.sample()
 	if err != nil {
 		return err
 	}
@@ -114,13 +114,13 @@ func runConns(args []string, out io.Writer) error {
 	}
 
 	plan := d.plan(*n)
-	wsURL := t.wsURL()
+	wsURLs := t.wsURLs()
 	for r := 1; r <= *rounds && ctx.Err() == nil; r++ {
 		o := plan.run(ctx, func(ctx context.Context, i int) (*clients.Conn, error) {
-			return openSubscribed(ctx, wsURL, "bench-"+strconv.Itoa(i%*channels), srcs.options(i, 4, nil), nil)
+			return openSubscribed(ctx, wsURLs[i%len(wsURLs)], "bench-"+strconv.Itoa(i%*channels), srcs.options(i, 4, nil), nil)
 		})
 		sleepCtx(ctx, *hold) // the measurement is of connections held idle
-		open, err := sampleServer(t.pid)
+		open, err := t.sample()
 		if err != nil {
 			return err
 		}
@@ -131,7 +131,7 @@ func runConns(args []string, out io.Writer) error {
 		}
 		ended := closeAll(o.conns, d.parallel)
 		round := connsRound{Round: r, OK: o.ok, Failed: o.failed, Ended: ended, RSSOpen: open.rss}
-		if o.ok > 0 && t.pid > 0 {
+		if o.ok > 0 && len(t.pid) > 0 {
 			round.BytesPerConn = (open.rss - before.rss) / o.ok
 		}
 		if r == 1 {
@@ -142,7 +142,7 @@ func runConns(args []string, out io.Writer) error {
 		}
 		if *rounds > 1 {
 			sleepCtx(ctx, *settle)
-			closed, err := sampleServer(t.pid)
+			closed, err := t.sample()
 			if err != nil {
 				return err
 			}
@@ -154,7 +154,7 @@ func runConns(args []string, out io.Writer) error {
 			res.Rounds = append(res.Rounds, round)
 			fmt.Fprintf(out, "round %d: %d open (%d failed, %d ended by the server), RSS %.1f MiB open, %.1f MiB closed%s\n",
 				r, o.ok, o.failed, ended, mib(open.rss), mib(closed.rss), goroutinesNote(round.Goroutines))
-			if *idleSettle > 0 && t.pid > 0 && (r == 1 || r == *rounds) {
+			if *idleSettle > 0 && len(t.pid) > 0 && (r == 1 || r == *rounds) {
 				idle, waited, err := waitForRelease(ctx, t.pid, before.rss, closed.rss, *idleSettle)
 				if err != nil {
 					return err
@@ -168,7 +168,7 @@ func runConns(args []string, out io.Writer) error {
 			}
 		}
 	}
-	if k := len(res.Rounds); k > 1 && t.pid > 0 {
+	if k := len(res.Rounds); k > 1 && len(t.pid) > 0 {
 		first, last := res.Rounds[0], res.Rounds[k-1]
 		res.RSSOpenGrowthPct = growthPct(first.RSSOpen, last.RSSOpen)
 		res.RSSClosedGrowthPct = growthPct(first.RSSClosed, last.RSSClosed)
@@ -179,7 +179,7 @@ func runConns(args []string, out io.Writer) error {
 
 	fmt.Fprintf(out, "conns: %d of %d connections subscribed (%d failed) in %.1fs over %d channels\n",
 		res.OK, res.Connections, res.Failed, res.Seconds, res.Channels)
-	if t.pid > 0 {
+	if len(t.pid) > 0 {
 		fmt.Fprintf(out, "server RSS %.1f MiB -> %.1f MiB: %d bytes per connection\n",
 			mib(res.RSSBefore), mib(res.RSSAfter), res.BytesPerConn)
 		if res.GoroutinesOpen != nil {
@@ -224,13 +224,13 @@ func growthPct(first, last int64) float64 {
 // closed: the Go runtime keeps it until two forced GCs later on an idle server. It returns once RSS has
 // given back at least half of what the round added (then two more samples, 5 s apart, let the release
 // finish), or at the limit, with the last RSS read and how long it waited.
-func waitForRelease(ctx context.Context, pid int, idleRSS, closedRSS int64, limit time.Duration) (int64, time.Duration, error) {
+func waitForRelease(ctx context.Context, pid processes, idleRSS, closedRSS int64, limit time.Duration) (int64, time.Duration, error) {
 	const every = 5 * time.Second
 	began := time.Now()
 	threshold := idleRSS + (closedRSS-idleRSS)/2
 	released := -1
 	for i := 0; ; i++ {
-		rss, err := rssBytes(pid)
+		rss, err := pid.rss()
 		if err != nil {
 			return 0, 0, err
 		}

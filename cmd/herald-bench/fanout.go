@@ -41,7 +41,7 @@ type fanoutResult struct {
 	Seconds        float64   `json:"seconds"`      // first publish to last delivery
 	DeliveredPerS  float64   `json:"delivered_per_sec"`
 	Latency        latencyMS `json:"latency_ms"`
-	ServerPID      int       `json:"pid,omitempty"`
+	ServerPID      processes `json:"pid,omitempty"`
 	FirstFailure   string    `json:"first_failure,omitempty"`
 	FirstPubFailed string    `json:"first_publish_failure,omitempty"`
 	serverCost
@@ -119,10 +119,10 @@ func runFanout(args []string, out io.Writer) error {
 		RateHz: *rate, Inflight: *inflight, Window: *window, ServerPID: t.pid}
 	run := &fanoutRun{events: *events}
 	subscribers := make([]*fanoutSub, *subs)
-	wsURL := t.wsURL()
+	wsURLs := t.wsURLs()
 	o := d.plan(*subs).run(ctx, func(ctx context.Context, i int) (*clients.Conn, error) {
 		s := &fanoutSub{run: run, index: i, seen: newSeqSet(*events)}
-		c, err := openSubscribed(ctx, wsURL, *channel, srcs.options(i, 4, s.onEvent), nil)
+		c, err := openSubscribed(ctx, wsURLs[i%len(wsURLs)], *channel, srcs.options(i, 4, s.onEvent), nil)
 		if err == nil {
 			s.ready.Store(true)
 			subscribers[i] = s
@@ -163,7 +163,7 @@ func runFanout(args []string, out io.Writer) error {
 			}
 		}()
 	}
-	before, err := sampleServer(t.pid)
+	before, err := t.sample()
 	if err != nil {
 		return err
 	}
@@ -209,7 +209,7 @@ publish:
 	if err := waiter.until(ctx, res.Expected); errors.Is(err, errStalled) {
 		res.Stalled = true
 	}
-	after, err := sampleServer(t.pid)
+	after, err := t.sample()
 	if err != nil {
 		return err
 	}
@@ -234,7 +234,7 @@ publish:
 		res.Seconds = round3(float64(last-startNS) / 1e9)
 		res.DeliveredPerS = round3(float64(res.Delivered) / res.Seconds)
 	}
-	if t.pid > 0 {
+	if len(t.pid) > 0 {
 		res.serverCost = costBetween(before, after, res.Delivered)
 	}
 
@@ -244,7 +244,7 @@ publish:
 		res.Delivered, res.Expected, res.Lost, res.Duplicated, res.Other, res.Disconnected, stalledText(res.Stalled),
 		res.Seconds, res.DeliveredPerS)
 	fmt.Fprintf(out, "latency %s\n", res.Latency)
-	if t.pid > 0 {
+	if len(t.pid) > 0 {
 		res.serverCost.print(out, "delivery")
 	}
 	return t.finish(ctx, out, res)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -15,24 +16,69 @@ import (
 // every architecture Go supports (sysconf(_SC_CLK_TCK)), whatever the kernel's own tick rate.
 const userHZ = 100
 
-// serverSample is what --pid measures of the server at one moment.
+// serverSample is what --pid and --redis measure at one moment.
 type serverSample struct {
-	at  time.Time
-	cpu time.Duration // user + system CPU time consumed so far, all threads
-	rss int64         // resident set size, bytes, the process and its descendants
+	at    time.Time
+	cpu   time.Duration    // user + system CPU time consumed so far, all threads of every process
+	rss   int64            // resident set size, bytes, the processes and their descendants
+	redis map[string]int64 // Redis commands executed so far, by name; nil without --redis
 }
 
-// sampleServer reads pid's CPU time and RSS. A zero pid samples nothing.
-func sampleServer(pid int) (serverSample, error) {
+// processes is the --pid flag: the server processes measured together, a comma-separated list.
+type processes []int
+
+func (ps *processes) String() string {
+	s := make([]string, len(*ps))
+	for i, p := range *ps {
+		s[i] = strconv.Itoa(p)
+	}
+	return strings.Join(s, ",")
+}
+
+func (ps *processes) Set(v string) error {
+	*ps = nil
+	for _, f := range strings.Split(v, ",") {
+		p, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || p < 0 {
+			return fmt.Errorf("bad process id %q", f)
+		}
+		if p > 0 {
+			*ps = append(*ps, p)
+		}
+	}
+	return nil
+}
+
+// rss is the resident set size of every process and its descendants.
+func (ps processes) rss() (int64, error) {
+	var total int64
+	for _, p := range ps {
+		n, err := rssBytes(p)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// sampleServer reads the CPU time and RSS of ps, and with a redis address its command counts.
+func sampleServer(ps processes, redis string) (serverSample, error) {
 	s := serverSample{at: time.Now()}
-	if pid <= 0 {
-		return s, nil
+	for _, p := range ps {
+		cpu, err := cpuTime(p)
+		if err != nil {
+			return s, err
+		}
+		s.cpu += cpu
 	}
 	var err error
-	if s.cpu, err = cpuTime(pid); err != nil {
+	if s.rss, err = ps.rss(); err != nil {
 		return s, err
 	}
-	s.rss, err = rssBytes(pid)
+	if redis != "" {
+		s.redis, err = redisCommandCounts(redis)
+	}
 	return s, err
 }
 
@@ -140,12 +186,27 @@ type serverCost struct {
 	RSSBefore   int64   `json:"rss_before,omitempty"`
 	RSSAfter    int64   `json:"rss_after,omitempty"`
 	WallSeconds float64 `json:"measured_seconds,omitempty"`
+	// RedisPerUnit is the Redis commands of the measured phase per unit of work, by command name,
+	// with --redis. It includes the cluster's background work (heartbeats, the webhook outbox).
+	RedisPerUnit map[string]float64 `json:"redis_commands_per_unit,omitempty"`
 }
 
 // print writes the human summary line of a cost; unit names one unit of work ("delivery", "cycle").
 func (c serverCost) print(out io.Writer, unit string) {
 	fmt.Fprintf(out, "server: %.2f s CPU (%.0f %% of a core), %.2f µs per %s; RSS %.1f -> %.1f MiB\n",
 		c.CPUSeconds, 100*c.CPUUtil, c.CPUMicros, unit, mib(c.RSSBefore), mib(c.RSSAfter))
+	if len(c.RedisPerUnit) > 0 {
+		names := make([]string, 0, len(c.RedisPerUnit))
+		for name := range c.RedisPerUnit {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		fmt.Fprintf(out, "redis per %s:", unit)
+		for _, name := range names {
+			fmt.Fprintf(out, " %s %.3f", name, c.RedisPerUnit[name])
+		}
+		fmt.Fprintln(out)
+	}
 }
 
 // costBetween reports the server's cost between two samples spread over units of work.
@@ -158,6 +219,14 @@ func costBetween(a, b serverSample, units int64) serverCost {
 	}
 	if units > 0 {
 		c.CPUMicros = round3(float64(cpu.Microseconds()) / float64(units))
+		for name, n := range b.redis {
+			if d := n - a.redis[name]; d > 0 {
+				if c.RedisPerUnit == nil {
+					c.RedisPerUnit = map[string]float64{}
+				}
+				c.RedisPerUnit[name] = round3(float64(d) / float64(units))
+			}
+		}
 	}
 	return c
 }

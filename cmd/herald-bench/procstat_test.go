@@ -34,7 +34,7 @@ func TestParseVmRSS(t *testing.T) {
 
 // TestSampleSelf reads this process's own /proc entries: CPU time must grow with work.
 func TestSampleSelf(t *testing.T) {
-	a, err := sampleServer(os.Getpid())
+	a, err := sampleServer(processes{os.Getpid()}, "")
 	if err != nil {
 		t.Skipf("no /proc: %v", err)
 	}
@@ -44,7 +44,7 @@ func TestSampleSelf(t *testing.T) {
 		for i := range 1_000_000 {
 			x += i
 		}
-		b, err := sampleServer(os.Getpid())
+		b, err := sampleServer(processes{os.Getpid()}, "")
 		if err != nil {
 			t.Fatal(err)
 		}

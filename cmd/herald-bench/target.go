@@ -20,25 +20,30 @@ const maxSockets = 19500
 
 // target is the server a subcommand measures and the flags every subcommand shares.
 type target struct {
-	url     string
-	key     string
-	appID   string
-	secret  string
-	pid     int
-	label   string
-	timeout time.Duration
+	urls       urlList // the nodes' base URLs; socket i goes to urls[i % len(urls)]
+	publishURL string  // where REST calls go; "" means urls[0]
+	key        string
+	appID      string
+	secret     string
+	pid        processes // the servers measured, summed
+	redis      string    // host:port of the cluster's Redis, whose commands are counted; "" counts none
+	label      string
+	timeout    time.Duration
 }
 
 // register adds the shared flags; withREST adds the app id and secret the REST API and private
 // channels need.
 func (t *target) register(fs *flag.FlagSet, withREST bool, timeout time.Duration) {
-	fs.StringVar(&t.url, "url", "ws://127.0.0.1:6001", "server base URL (ws://host:port[/prefix]), loopback only")
+	t.urls = urlList{"ws://127.0.0.1:6001"}
+	fs.Var(&t.urls, "url", "server base URL (ws://host:port[/prefix]), loopback only; a comma-separated list spreads the sockets over several nodes")
 	fs.StringVar(&t.key, "key", "app-key", "app key")
 	if withREST {
 		fs.StringVar(&t.appID, "app-id", "app-id", "app id")
 		fs.StringVar(&t.secret, "secret", "app-secret", "app secret (signs REST calls and private channels)")
+		fs.StringVar(&t.publishURL, "publish-url", "", "base URL of the node REST calls go to (default: the first --url)")
 	}
-	fs.IntVar(&t.pid, "pid", 0, "server process id, for its CPU time and RSS from /proc (0: not measured)")
+	fs.Var(&t.pid, "pid", "server process id, for its CPU time and RSS from /proc; a comma-separated list sums several nodes (none: not measured)")
+	fs.StringVar(&t.redis, "redis", "", "host:port of the cluster's Redis: count its commands per unit of work (INFO commandstats)")
 	fs.StringVar(&t.label, "label", "", "name of this run in the JSON line and the chart (default: the subcommand)")
 	fs.DurationVar(&t.timeout, "timeout", timeout, "upper bound on the whole run")
 }
@@ -95,8 +100,22 @@ func (t *target) check(bench string) error {
 	if t.timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive")
 	}
-	return requireLoopback(t.url)
+	for _, u := range append([]string{t.publishURL}, t.urls...) {
+		if u == "" {
+			continue
+		}
+		if err := requireLoopback(u); err != nil {
+			return err
+		}
+	}
+	if t.redis != "" {
+		return requireLoopback("redis://" + t.redis)
+	}
+	return nil
 }
+
+// sample measures the servers and Redis now.
+func (t *target) sample() (serverSample, error) { return sampleServer(t.pid, t.redis) }
 
 // finish prints the run's JSON line, and fails the run if it ran out of time (the line still records
 // what was measured).
@@ -108,12 +127,22 @@ func (t *target) finish(ctx context.Context, out io.Writer, result any) error {
 	return nil
 }
 
-// wsURL is the socket URL of the app.
-func (t *target) wsURL() string { return strings.TrimRight(t.url, "/") + "/app/" + t.key }
+// wsURLs are the app's socket URLs, one per node: socket i dials wsURLs[i % len].
+func (t *target) wsURLs() []string {
+	out := make([]string, len(t.urls))
+	for i, u := range t.urls {
+		out[i] = strings.TrimRight(u, "/") + "/app/" + t.key
+	}
+	return out
+}
 
-// rest returns a REST client for the app on the same host and port.
+// rest returns a REST client for the app on the publishing node.
 func (t *target) rest(inflight int) *clients.REST {
-	base := strings.TrimRight(t.url, "/")
+	base := t.publishURL
+	if base == "" {
+		base = t.urls[0]
+	}
+	base = strings.TrimRight(base, "/")
 	if rest, ok := strings.CutPrefix(base, "wss://"); ok {
 		base = "https://" + rest
 	} else if rest, ok := strings.CutPrefix(base, "ws://"); ok {
@@ -178,4 +207,22 @@ func restHTTPClient(inflight int) *http.Client {
 	t.MaxIdleConns = max(inflight, 2) * 2
 	t.MaxIdleConnsPerHost = max(inflight, 2) * 2
 	return &http.Client{Transport: t, Timeout: 30 * time.Second}
+}
+
+// urlList is a comma-separated flag of URLs.
+type urlList []string
+
+func (l *urlList) String() string { return strings.Join(*l, ",") }
+
+func (l *urlList) Set(v string) error {
+	*l = nil
+	for _, u := range strings.Split(v, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			*l = append(*l, u)
+		}
+	}
+	if len(*l) == 0 {
+		return fmt.Errorf("no URL in %q", v)
+	}
+	return nil
 }
