@@ -8,6 +8,9 @@ import (
 // Cache keeps the last REST event of each cache channel for a while, cluster-wide: a subscriber is
 // replayed it right after subscription_succeeded, or told pusher:cache_miss.
 //
+// A miss is reported to the webhooks once per channel and CacheMissInterval, cluster-wide:
+// subscribers arriving together on any nodes produce one cache_miss.
+//
 // Each event stored gets a sequence number that grows with every Set of the channel; it travels with
 // the live event as Message.Cached, so that a subscriber replayed an event never gets an older one
 // live after it.
@@ -17,7 +20,14 @@ type Cache interface {
 	Set(ctx context.Context, appID, channel string, frame []byte, ttl time.Duration) (seq uint64, err error)
 	// Get returns the channel's last event; ok is false when nothing is cached.
 	Get(ctx context.Context, appID, channel string) (ev CachedEvent, ok bool, err error)
+	// Miss reports whether a miss of the channel is the first within CacheMissInterval: only the
+	// first is reported as a cache_miss webhook.
+	Miss(ctx context.Context, appID, channel string) (first bool, err error)
 }
+
+// CacheMissInterval is the least time between two cache_miss webhooks of one channel: subscribers
+// arriving together produce one.
+const CacheMissInterval = 5 * time.Second
 
 // CachedEvent is the last event of a cache channel.
 type CachedEvent struct {

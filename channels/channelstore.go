@@ -46,6 +46,17 @@ type Subscription struct {
 	Member *pusher.Member
 	// MaxMembers bounds a presence channel's distinct users (0: unbounded).
 	MaxMembers int
+	// Counted is set when the app announces this channel's subscription counts: a store that
+	// records webhooks itself (see WebhookRecorder) records its subscription_count webhooks too.
+	Counted bool
+}
+
+// WebhookRecorder is a Channels store that records the webhooks of its transitions itself, once per
+// cluster, in a durable outbox: channel_occupied and channel_vacated, member_added and
+// member_removed, and the subscription_count of Counted subscriptions. The server emits none of
+// them for such a store; it reports no Occupied, Added, Vacated or Removed either.
+type WebhookRecorder interface {
+	RecordsWebhooks() bool
 }
 
 // Joined is what a subscription changed. Occupied and Added are the transitions a webhook is due

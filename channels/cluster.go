@@ -60,7 +60,7 @@ func (s *Server) Records(subs func(Subscription), users func(appID, userID, sock
 				if sub.pending != nil {
 					continue
 				}
-				rec := Subscription{AppID: k.app, Channel: k.name, SocketID: sub.conn.id}
+				rec := Subscription{AppID: k.app, Channel: k.name, SocketID: sub.conn.id, Counted: counted(sub.conn.app, k.name)}
 				if m := sub.member(); m.UserID != "" {
 					rec.Member = &m
 				}

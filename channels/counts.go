@@ -14,12 +14,19 @@ const (
 	countInterval      = 5 * time.Second
 )
 
-// countChanged announces a channel's new subscription count n, of the given version, to its
-// subscribers (for apps with the feature on) and to the hooks. Presence channels have member events
-// instead, encrypted channels would break Java's decryption, and internal channels have no audience.
-func (s *Server) countChanged(a *app, name string, n int, version uint64) {
+// counted reports whether the app announces the channel's subscription counts: only with the
+// feature on, and not on presence channels (they have member events instead), encrypted channels
+// (the event would break Java's decryption) or internal channels (no audience).
+func counted(a *app, name string) bool {
 	kind, _ := pusher.KindOf(name)
-	if !a.SubscriptionCount || kind == pusher.KindPresence || kind == pusher.KindEncrypted || isInternal(name) {
+	return a.SubscriptionCount && kind != pusher.KindPresence && kind != pusher.KindEncrypted && !isInternal(name)
+}
+
+// countChanged announces a channel's new subscription count n, of the given version, to its
+// subscribers and to the hooks, if the channel is counted. A store that records webhooks (a
+// cluster) records the subscription_count webhook itself, once per cluster.
+func (s *Server) countChanged(a *app, name string, n int, version uint64) {
+	if !counted(a, name) {
 		return
 	}
 	if n > countThrottleAbove && !s.counts.allow(channelKey{a.ID, name}, func() { s.countNow(a, name) }) {
@@ -28,7 +35,9 @@ func (s *Server) countChanged(a *app, name string, n int, version uint64) {
 	if n > 0 { // vacated: nobody to tell but the hooks
 		s.publish(Message{AppID: a.ID, Channel: name, Frame: pusher.SubscriptionCountFrame(name, n), Count: version})
 	}
-	s.emitCount(a.ID, name, n)
+	if !s.storeHooks {
+		s.emit(a.ID, pusher.WebhookEvent{Name: pusher.WebhookSubscriptionCount, Channel: name, SubscriptionCount: &n})
+	}
 }
 
 // countNow announces the channel's current count: the last change of a throttled window.
@@ -39,10 +48,6 @@ func (s *Server) countNow(a *app, name string) {
 		return
 	}
 	s.countChanged(a, name, info.Subscriptions, info.Version)
-}
-
-func (s *Server) emitCount(appID, name string, n int) {
-	s.emit(appID, pusher.WebhookEvent{Name: pusher.WebhookSubscriptionCount, Channel: name, SubscriptionCount: &n})
 }
 
 // countThrottle spaces out the count announcements of large channels. It holds an entry only for a
@@ -79,41 +84,5 @@ func (t *countThrottle) allow(k channelKey, trailing func()) bool {
 			trailing()
 		}
 	})
-	return true
-}
-
-// cacheMissInterval is the least time between two cache_miss webhooks of one channel: subscribers
-// arriving together produce one.
-const cacheMissInterval = 5 * time.Second
-
-// missThrottle de-duplicates cache_miss webhooks. It keeps when each channel last reported a miss,
-// and forgets entries older than the interval whenever it has grown, so it stays bounded by the
-// misses of the last few seconds.
-type missThrottle struct {
-	mu      sync.Mutex
-	sent    map[channelKey]int64 // monotonic nanoseconds
-	sweptAt int64
-}
-
-// due reports whether a miss of k is to be reported now.
-func (t *missThrottle) due(k channelKey) bool {
-	now := monotonic()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if at, ok := t.sent[k]; ok && now-at < int64(cacheMissInterval) {
-		return false
-	}
-	if t.sent == nil {
-		t.sent = make(map[channelKey]int64)
-	}
-	t.sent[k] = now
-	if len(t.sent) > 1024 && now-t.sweptAt > int64(cacheMissInterval) {
-		t.sweptAt = now
-		for key, at := range t.sent {
-			if now-at >= int64(cacheMissInterval) {
-				delete(t.sent, key)
-			}
-		}
-	}
 	return true
 }

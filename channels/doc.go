@@ -31,8 +31,8 @@
 //     sendQueue.mu (one connection's outgoing frames), then
 //  4. the socket's write lock (internal/ws), taken by a direct write with sendQueue.mu released.
 //
-// Leaf locks, under which nothing else is taken: connRegistry shards, offlineTimers, countThrottle,
-// missThrottle, and the in-memory stores' own locks. MemoryPresence alone publishes under its
+// Leaf locks, under which nothing else is taken: connRegistry shards, offlineTimers, countThrottle
+// and the in-memory stores' own locks. MemoryPresence alone publishes under its
 // per-stripe announcing lock (a fan-out, so levels 1–4 beneath it): that is what keeps a channel's
 // member announcements in the order of its changes on one node.
 package channels

@@ -117,16 +117,18 @@ func setDefault[T comparable](v *T, def T) {
 // Server is one Herald node: it accepts WebSocket clients and REST calls for its apps.
 type Server struct {
 	// Static after New.
-	cfg     Config
-	log     zerolog.Logger
-	apps    *appRegistry
-	broker  Broker
-	store   Channels
-	users   Users
-	cache   Cache
-	hooks   Hooks
-	poller  *ws.Poller // nil where idle sockets cannot park
-	readers *readerPool
+	cfg    Config
+	log    zerolog.Logger
+	apps   *appRegistry
+	broker Broker
+	store  Channels
+	// storeHooks: the store records the transition webhooks itself (WebhookRecorder).
+	storeHooks bool
+	users      Users
+	cache      Cache
+	hooks      Hooks
+	poller     *ws.Poller // nil where idle sockets cannot park
+	readers    *readerPool
 	// ctx is what store calls made for connections run under; it ends when Shutdown returns.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -136,7 +138,6 @@ type Server struct {
 	conns   *connRegistry
 	offline offlineTimers
 	counts  countThrottle
-	misses  missThrottle
 	waiters sync.Map // *Conn → chan struct{}, see Conn.gone
 
 	stats    Stats
@@ -186,6 +187,9 @@ func New(cfg Config) (*Server, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 		offline: offlineTimers{pending: make(map[userKey]*time.Timer)},
+	}
+	if r, ok := cfg.Channels.(WebhookRecorder); ok {
+		s.storeHooks = r.RecordsWebhooks()
 	}
 	if err := s.broker.Start(s.deliver); err != nil {
 		cancel()

@@ -59,7 +59,7 @@ func (c *Conn) subscribe(ctx context.Context, d pusher.SubscribeData) *pusher.Er
 			return pusher.AuthError(err.Error())
 		}
 	}
-	rec := Subscription{AppID: c.app.ID, Channel: name, SocketID: c.id}
+	rec := Subscription{AppID: c.app.ID, Channel: name, SocketID: c.id, Counted: counted(c.app, name)}
 	var member pusher.Member
 	if kind == pusher.KindPresence {
 		var perr *pusher.Error
@@ -175,7 +175,9 @@ func (c *Conn) snapshot(ctx context.Context, sub *subscription, roster Roster) (
 	if ok {
 		return append(frames, ev.Frame), ev.Seq
 	}
-	if c.srv.misses.due(sub.ch.key) {
+	if first, err := c.srv.cache.Miss(ctx, c.app.ID, name); err != nil {
+		c.logger().Error().Err(err).Str("channel", name).Msg("cache_miss webhook not sent: cache unavailable")
+	} else if first {
 		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookCacheMiss, Channel: name})
 	}
 	return append(frames, pusher.CacheMissFrame(name)), 0
@@ -217,7 +219,7 @@ func (c *Conn) leave(ctx context.Context, sub *subscription) {
 	if isInternal(name) {
 		return
 	}
-	rec := Subscription{AppID: c.app.ID, Channel: name, SocketID: c.id}
+	rec := Subscription{AppID: c.app.ID, Channel: name, SocketID: c.id, Counted: counted(c.app, name)}
 	if m := sub.member(); m.UserID != "" {
 		rec.Member = &m
 	}

@@ -373,3 +373,7 @@ func removed(ch, user string) pusher.WebhookEvent {
 func clientEvent(ch, data string) pusher.WebhookEvent {
 	return pusher.WebhookEvent{Name: pusher.WebhookClientEvent, Channel: ch, Event: "client-typing", Data: data, SocketID: "1.2"}
 }
+
+func count(ch string, n int) pusher.WebhookEvent {
+	return pusher.WebhookEvent{Name: pusher.WebhookSubscriptionCount, Channel: ch, SubscriptionCount: &n}
+}

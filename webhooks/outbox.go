@@ -40,7 +40,9 @@ func (d *Dispatcher) Deliver(appID string, e pusher.WebhookEvent, done func()) {
 				continue
 			}
 		}
-		if w := d.enqueue(ep, e, now); w != nil && w.ack == nil {
+		if w := d.enqueue(ep, e, now); w != nil && w.ack != finished {
+			// A newer subscription_count replaced a waiting one: the older entry is done with.
+			w.ack.release()
 			w.ack = finished
 			finished.pending++
 		}

@@ -112,3 +112,25 @@ func TestDeliverAfterShutdownIsNotAcknowledged(t *testing.T) {
 		t.Fatalf("delivered %d after shutdown", n)
 	}
 }
+
+// TestDeliverNewerCountAcknowledgesTheOlder: a subscription_count that replaces a waiting one of its
+// channel carries the acknowledgement from then on; the replaced entry is acknowledged at once, so a
+// node that dies before sending leaves only the newest count in the outbox.
+func TestDeliverNewerCountAcknowledgesTheOlder(t *testing.T) {
+	h := start(t, Config{})
+	release := h.rc.holdFirst(t, "hook.test")
+	a := make(acks, 10)
+	h.d.Deliver(testAppID, occupied("first"), a.of("first"))
+	h.rc.expect(t, "channel_occupied:first") // held: what follows waits in the queue
+	h.d.Deliver(testAppID, count("c", 1), a.of("one"))
+	h.d.Deliver(testAppID, count("c", 2), a.of("two"))
+	a.expect(t, "one")
+	a.none(t)
+	release()
+	a.expect(t, "first")
+	got := h.rc.expect(t, "subscription_count:c")
+	if n := got[0].Hook.Events[0].SubscriptionCount; n == nil || *n != 2 {
+		t.Fatalf("subscription_count sent %v, want 2", n)
+	}
+	a.expect(t, "two")
+}

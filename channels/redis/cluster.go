@@ -30,7 +30,10 @@ type Config struct {
 	RemovalDelay time.Duration
 	// CallTimeout bounds every Redis call. Default 3s.
 	CallTimeout time.Duration
-	Logger      *zerolog.Logger
+	// ReconcileInterval is how often the node compares its records in Redis with the sockets it
+	// holds, mending what two passes in a row found apart (see reconcile.go). Default 30s.
+	ReconcileInterval time.Duration
+	Logger            *zerolog.Logger
 }
 
 // Cluster is this node's connection to the cluster's Redis: the stores and broker a channels.Server
@@ -55,11 +58,14 @@ type Cluster struct {
 	local Local    // set by Start
 	hooks Webhooks // set by Start; nil: no webhooks
 
-	// The outbox consumer runs until Leave (or Close) stops it; inFlight counts what it handed to
-	// the dispatcher and was not acknowledged yet.
+	// The outbox consumer runs until Leave (or Close) stops it.
 	stopOutbox context.CancelFunc
 	outboxDone chan struct{}
-	inFlight   atomic.Int64
+	// inFlight holds the outbox entries handed to the dispatcher and not acknowledged yet (app and
+	// entry id), so that none is handed over twice when this node reads them again (taking the
+	// lease back, or claiming what idled). Guarded by inFlightMu; at most about maxInFlight.
+	inFlightMu sync.Mutex
+	inFlight   map[string]struct{}
 }
 
 // Open connects to Redis and checks it answers; nothing is registered until Start.
@@ -76,6 +82,9 @@ func Open(cfg Config) (*Cluster, error) {
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = 3 * time.Second
 	}
+	if cfg.ReconcileInterval <= 0 {
+		cfg.ReconcileInterval = 30 * time.Second
+	}
 	opt, err := rueidis.ParseURL(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
@@ -89,7 +98,8 @@ func Open(cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("redis %s: %w", redactURL(cfg.URL), err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	cl := &Cluster{cfg: cfg, client: client, keys: keys{cfg.Prefix}, scripts: loadScripts(), ctx: ctx, stop: stop}
+	cl := &Cluster{cfg: cfg, client: client, keys: keys{cfg.Prefix}, scripts: loadScripts(), ctx: ctx, stop: stop,
+		inFlight: make(map[string]struct{})}
 	cl.log = zerolog.Nop()
 	if cfg.Logger != nil {
 		cl.log = cfg.Logger.With().Str("node_id", cfg.NodeID).Logger()
@@ -123,8 +133,9 @@ func (cl *Cluster) Start(local Local, hooks Webhooks, apps []string) error {
 		return fmt.Errorf("redis: %w", err)
 	}
 	cl.healthySince.Store(time.Now().UnixNano())
-	cl.wg.Add(1)
+	cl.wg.Add(2)
 	go cl.liveness()
+	go cl.reconcileLoop()
 	var octx context.Context
 	octx, cl.stopOutbox = context.WithCancel(cl.ctx)
 	cl.outboxDone = make(chan struct{})

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,11 +29,14 @@ const (
 // deliverOutbox runs on every node, but only the holder of the cluster's webhook lease reads the
 // outboxes, so each endpoint receives its events in order from one node at a time. The holder also
 // moves due removals from the pending sets to the outboxes (due.lua). When the holder dies its
-// lease expires, the next node takes it and first claims what the old holder read but never
-// acknowledged: delivery is at least once.
+// lease expires, the next node takes it and claims what the old holder read but never
+// acknowledged: delivery is at least once. It claims only entries idle for a node timeout, and
+// claims again every node timeout, so that a holder that lost the lease for a moment while it
+// was still delivering (a slow Redis) finishes its own entries rather than see them sent twice.
 func (cl *Cluster) deliverOutbox(ctx context.Context, apps []string) {
 	defer close(cl.outboxDone)
 	holding := false
+	var claimed time.Time
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	lease := cl.keys.global("lease")
@@ -47,10 +51,14 @@ func (cl *Cluster) deliverOutbox(ctx context.Context, apps []string) {
 			holding = true
 			cl.log.Info().Msg("redis: this node delivers the cluster's webhooks")
 			cl.claim(apps)
+			claimed = time.Now()
+		case got && time.Since(claimed) >= cl.cfg.NodeTimeout:
+			cl.claimIdle(apps)
+			claimed = time.Now()
 		case !got:
 			holding = false
 		}
-		if !holding || cl.inFlight.Load() >= maxInFlight {
+		if !holding || cl.inFlightCount() >= maxInFlight {
 			select {
 			case <-tick.C:
 			case <-ctx.Done():
@@ -90,8 +98,8 @@ func (cl *Cluster) holdLease(ctx context.Context, lease string) (bool, error) {
 	return true, c.Do(ctx, c.B().Pexpire().Key(lease).Milliseconds(ttl).Build()).Error()
 }
 
-// claim makes the outboxes' consumer groups, then takes over and delivers what earlier holders read
-// but never acknowledged.
+// claim makes the outboxes' consumer groups, then delivers what this node's consumer read but never
+// acknowledged (a process of the same node id before a restart) and what other holders left.
 func (cl *Cluster) claim(apps []string) {
 	c := cl.client
 	for _, app := range apps {
@@ -104,11 +112,18 @@ func (cl *Cluster) claim(apps []string) {
 	}
 	// Pending entries of this consumer name (a restarted node of the same id) come back with "0".
 	cl.read(apps, "0", 0)
+	cl.claimIdle(apps)
+}
+
+// claimIdle takes over and delivers the entries read and not acknowledged for at least a node
+// timeout: their reader died, or (its own, still in flight) is skipped by handOver.
+func (cl *Cluster) claimIdle(apps []string) {
+	c := cl.client
 	for _, app := range apps {
 		stream, start := cl.keys.app(app, "outbox"), "0-0"
 		for {
 			ctx, cancel := cl.call(cl.ctx)
-			res, err := c.Do(ctx, c.B().Xautoclaim().Key(stream).Group(outboxGroup).Consumer(cl.cfg.NodeID).MinIdleTime("0").Start(start).Count(100).Build()).ToArray()
+			res, err := c.Do(ctx, c.B().Xautoclaim().Key(stream).Group(outboxGroup).Consumer(cl.cfg.NodeID).MinIdleTime(itoa(cl.cfg.NodeTimeout.Milliseconds())).Start(start).Count(100).Build()).ToArray()
 			cancel()
 			if err != nil || len(res) < 2 {
 				break
@@ -134,7 +149,7 @@ func (cl *Cluster) read(apps []string, id string, block time.Duration) {
 	for i, app := range apps {
 		keys[i], ids[i] = cl.keys.app(app, "outbox"), id
 	}
-	cmd := c.B().Xreadgroup().Group(outboxGroup, cl.cfg.NodeID).Count(max(1, min(readBatch, maxInFlight-cl.inFlight.Load())))
+	cmd := c.B().Xreadgroup().Group(outboxGroup, cl.cfg.NodeID).Count(max(1, min(readBatch, maxInFlight-cl.inFlightCount())))
 	var built rueidis.Completed
 	if block > 0 {
 		built = cmd.Block(block.Milliseconds()).Streams().Key(keys...).Id(ids...).Build()
@@ -164,14 +179,27 @@ func (cl *Cluster) read(apps []string, id string, block time.Duration) {
 var outboxEvents = map[string]string{
 	"o": pusher.WebhookChannelOccupied, "v": pusher.WebhookChannelVacated,
 	"a": pusher.WebhookMemberAdded, "r": pusher.WebhookMemberRemoved,
+	"n": pusher.WebhookSubscriptionCount,
 }
 
-// handOver gives one outbox entry to the dispatcher, acknowledging it once the dispatcher is done.
+// handOver gives one outbox entry to the dispatcher, acknowledging it once the dispatcher is done;
+// an entry the dispatcher has already is skipped.
 func (cl *Cluster) handOver(app string, e rueidis.XRangeEntry) {
 	stream, id := cl.keys.app(app, "outbox"), e.ID
-	cl.inFlight.Add(1)
+	key := app + "\n" + id
+	cl.inFlightMu.Lock()
+	_, dup := cl.inFlight[key]
+	cl.inFlight[key] = struct{}{}
+	cl.inFlightMu.Unlock()
+	if dup {
+		return
+	}
 	ack := func() {
-		defer cl.inFlight.Add(-1)
+		defer func() {
+			cl.inFlightMu.Lock()
+			delete(cl.inFlight, key)
+			cl.inFlightMu.Unlock()
+		}()
 		// Not cl.ctx: the dispatcher finishes its last events after Leave, before Close.
 		ctx, cancel := context.WithTimeout(context.Background(), cl.cfg.CallTimeout)
 		defer cancel()
@@ -184,5 +212,20 @@ func (cl *Cluster) handOver(app string, e rueidis.XRangeEntry) {
 		ack()
 		return
 	}
-	cl.hooks.Deliver(app, pusher.WebhookEvent{Name: name, Channel: e.FieldValues["c"], UserID: e.FieldValues["u"]}, ack)
+	ev := pusher.WebhookEvent{Name: name, Channel: e.FieldValues["c"], UserID: e.FieldValues["u"]}
+	if name == pusher.WebhookSubscriptionCount {
+		n, err := strconv.Atoi(e.FieldValues["n"])
+		if err != nil {
+			ack()
+			return
+		}
+		ev.SubscriptionCount = &n
+	}
+	cl.hooks.Deliver(app, ev, ack)
+}
+
+func (cl *Cluster) inFlightCount() int64 {
+	cl.inFlightMu.Lock()
+	defer cl.inFlightMu.Unlock()
+	return int64(len(cl.inFlight))
 }

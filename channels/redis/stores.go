@@ -18,6 +18,10 @@ import (
 // Vacated or Removed: those webhooks go through the cluster's outbox, once per cluster.
 type Channels struct{ cl *Cluster }
 
+// RecordsWebhooks implements channels.WebhookRecorder: the transition scripts record every
+// transition's webhook in the app's outbox.
+func (s Channels) RecordsWebhooks() bool { return true }
+
 // Subscribe implements channels.Channels in one round trip (join.lua).
 func (s Channels) Subscribe(ctx context.Context, sub channels.Subscription) (channels.Joined, error) {
 	return s.cl.join(ctx, sub, false)
@@ -103,7 +107,7 @@ func (cl *Cluster) join(ctx context.Context, sub channels.Subscription, quiet bo
 		frame = string(pusher.EventFrame(pusher.EventMemberAdded, sub.Channel, pusher.MemberAddedData(*m), ""))
 	}
 	vals, err := cl.run(ctx, cl.scripts.join, sub.AppID, sub.Channel, sub.SocketID, cl.cfg.NodeID, user, info,
-		strconv.Itoa(sub.MaxMembers), frame, flag(quiet)).ToArray()
+		strconv.Itoa(sub.MaxMembers), frame, flag(quiet), flag(sub.Counted)).ToArray()
 	if err != nil || len(vals) == 0 {
 		return channels.Joined{}, errOr(err)
 	}
@@ -212,6 +216,20 @@ func (c Cache) Get(ctx context.Context, appID, channel string) (channels.CachedE
 		return channels.CachedEvent{}, false, nil
 	}
 	return channels.CachedEvent{Frame: []byte(frame), Seq: seq, TTL: time.Duration(ttl) * time.Millisecond}, true, nil
+}
+
+// Miss implements channels.Cache with one SET NX: the first node to miss within the interval sends
+// the cache_miss webhook.
+func (c Cache) Miss(ctx context.Context, appID, channel string) (bool, error) {
+	ctx, cancel := c.cl.call(ctx)
+	defer cancel()
+	rc := c.cl.client
+	err := rc.Do(ctx, rc.B().Set().Key(c.cl.keys.of(appID, "miss", channel)).Value("1").Nx().
+		PxMilliseconds(channels.CacheMissInterval.Milliseconds()).Build()).Error()
+	if rueidis.IsRedisNil(err) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Quota is the cluster's channels.Quota: an app's connections on every node, counted per node in

@@ -3,15 +3,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,85 +18,18 @@ import (
 	"time"
 
 	"github.com/herald-rt/herald/auth"
+	"github.com/herald-rt/herald/channels/redis/redistest"
 	"github.com/herald-rt/herald/clients"
 	"github.com/herald-rt/herald/pusher"
 )
 
 // The cluster tests run real herald processes (children of this test binary, see startChild) on a
-// real redis-server of their own, started on a free port without persistence, so that a restart
-// loses the cluster's data as a crashed or failed-over Redis does.
-
-// redisProcess is a redis-server the test owns; it can be killed and started again on its port.
-type redisProcess struct {
-	port int
-	cmd  *exec.Cmd
-}
-
-// startRedis starts a redis-server on a free loopback port; it is killed when the test ends.
-func startRedis(t *testing.T) *redisProcess {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatal("the cluster tests need redis-server (Debian: apt-get install redis-server; .ci/run installs it)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &redisProcess{port: l.Addr().(*net.TCPAddr).Port}
-	_ = l.Close()
-	r.start(t)
-	t.Cleanup(r.kill)
-	return r
-}
-
-func (r *redisProcess) url() string { return "redis://127.0.0.1:" + strconv.Itoa(r.port) }
-
-// start runs redis-server and returns once it answers PING.
-func (r *redisProcess) start(t *testing.T) {
-	t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--loglevel", "warning")
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if r.ping() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("redis-server did not answer PING within 10 s")
-		}
-		time.Sleep(20 * time.Millisecond) // polling a starting process with a deadline
-	}
-}
-
-func (r *redisProcess) ping() bool {
-	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(r.port), time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && line == "+PONG\r\n"
-}
-
-// kill ends redis-server with SIGKILL: nothing is saved.
-func (r *redisProcess) kill() {
-	if r.cmd != nil && r.cmd.Process != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-	}
-}
+// real redis-server of their own (redistest).
 
 // testCluster is n herald nodes on one Redis, sharing one config with two apps whose webhooks go to
 // one receiver.
 type testCluster struct {
-	redis    *redisProcess
+	redis    *redistest.Server
 	receiver *floodReceiver
 	config   string
 	timeout  int // --cluster-node-timeout, seconds
@@ -125,7 +55,7 @@ const (
 func startCluster(t *testing.T, n, nodeTimeout int) *testCluster {
 	t.Helper()
 	c := &testCluster{
-		redis:    startRedis(t),
+		redis:    redistest.Start(t),
 		receiver: &floodReceiver{events: map[string][]pusher.WebhookEvent{}, seen: map[string]time.Time{}},
 		timeout:  nodeTimeout,
 	}
@@ -153,7 +83,7 @@ func startCluster(t *testing.T, n, nodeTimeout int) *testCluster {
 
 func (c *testCluster) startNode(t *testing.T, id string) *clusterNode {
 	t.Helper()
-	ch := startChild(t, 4096, "--addr", "127.0.0.1:0", "--config", c.config, "--redis-url", c.redis.url(),
+	ch := startChild(t, 4096, "--addr", "127.0.0.1:0", "--config", c.config, "--redis-url", c.redis.URL(),
 		"--node-id", id, "--cluster-node-timeout", strconv.Itoa(c.timeout))
 	node := &clusterNode{child: ch, id: id}
 	go func() { // reads the log so the child never blocks on a full pipe
@@ -638,7 +568,7 @@ func TestClusterSurvivesRedisRestart(t *testing.T) {
 	expectEvent(ctx, t, a, channel, pusher.EventMemberAdded)
 	c.waitWebhooks(t, channel, []string{pusher.WebhookChannelOccupied, pusher.WebhookMemberAdded, pusher.WebhookMemberAdded})
 
-	c.redis.kill()
+	c.redis.Kill()
 	for _, node := range c.nodes {
 		c.waitReady(t, node, http.StatusServiceUnavailable)
 	}
@@ -648,7 +578,7 @@ func TestClusterSurvivesRedisRestart(t *testing.T) {
 		t.Errorf("a publish while Redis is down: %v, want 503", err)
 	}
 
-	c.redis.start(t)
+	c.redis.Restart(t)
 	for _, node := range c.nodes {
 		c.waitReady(t, node, http.StatusOK)
 	}
@@ -845,4 +775,92 @@ func TestClusterWebhooksOutliveTheirNode(t *testing.T) {
 	holder.kill(t)
 	c.failing.Store(false)
 	c.waitWebhooks(t, "orphaned", []string{pusher.WebhookChannelOccupied})
+}
+
+// TestClusterCountsAndMissesOnce: subscription_count and cache_miss webhooks are the cluster's, not
+// each node's. Nine sockets on three nodes subscribing at once give counts that only rise, to 9
+// (a count waiting for its endpoint may be replaced by a newer one, never repeated or reordered);
+// leaving, counts that only fall, to 0. Three sockets on three nodes missing one cache channel
+// together give one cache_miss.
+func TestClusterCountsAndMissesOnce(t *testing.T) {
+	c := startCluster(t, 3, 15)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const room, cache, sockets = "counted-room", "cache-empty", 9
+
+	conns := make([]*clients.Conn, sockets)
+	for i := range conns {
+		conns[i] = c.nodes[i%3].dial(ctx, t)
+	}
+	var wg sync.WaitGroup
+	for i, conn := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := conn.SubscribeAndWait(ctx, room, nil); err != nil {
+				t.Errorf("socket %d: %v", i, err)
+			}
+			if i < 3 {
+				if _, err := conn.SubscribeAndWait(ctx, cache, nil); err != nil {
+					t.Errorf("socket %d: %v", i, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	c.fence(ctx, t, c.nodes[0], "fence-after-joining")
+	rising := c.counts(room)
+	for _, conn := range conns {
+		_ = conn.Close()
+	}
+	c.waitWebhooks(t, room, []string{pusher.WebhookChannelOccupied, pusher.WebhookChannelVacated})
+	c.fence(ctx, t, c.nodes[1], "fence-after-leaving")
+	all := c.counts(room)
+	if !monotonic(rising, +1) || len(rising) == 0 || rising[len(rising)-1] != sockets {
+		t.Errorf("subscription counts while joining: %v; want them rising to %d", rising, sockets)
+	}
+	if falling := all[len(rising):]; !monotonic(falling, -1) || len(falling) == 0 || falling[len(falling)-1] != 0 {
+		t.Errorf("subscription counts while leaving: %v; want them falling to 0", falling)
+	}
+
+	// Each node's own webhooks reach the receiver in order: one more miss per node, of a channel of
+	// its own, proves every miss before it has arrived.
+	for _, node := range c.nodes {
+		fence := "cache-fence-" + node.id
+		conn := node.dial(ctx, t)
+		join(ctx, t, conn, fence, nil)
+		deadline := time.Now().Add(20 * time.Second)
+		for c.webhookCounts(fence)[pusher.WebhookCacheMiss] == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no cache_miss for %s within 20 s", fence)
+			}
+			time.Sleep(20 * time.Millisecond) // polling the receiver with a deadline
+		}
+	}
+	if n := c.webhookCounts(cache)[pusher.WebhookCacheMiss]; n != 1 {
+		t.Errorf("%d cache_miss webhooks for three sockets on three nodes missing together, want 1", n)
+	}
+}
+
+// counts returns channel's subscription_count webhooks' counts, in arrival order.
+func (c *testCluster) counts(channel string) []int {
+	c.receiver.mu.Lock()
+	defer c.receiver.mu.Unlock()
+	var out []int
+	for _, e := range c.receiver.events[clusterKey] {
+		if e.Channel == channel && e.Name == pusher.WebhookSubscriptionCount && e.SubscriptionCount != nil {
+			out = append(out, *e.SubscriptionCount)
+		}
+	}
+	return out
+}
+
+// monotonic reports whether each value moves strictly in direction (+1 or -1) from the one before.
+func monotonic(values []int, direction int) bool {
+	for i := 1; i < len(values); i++ {
+		if (values[i]-values[i-1])*direction <= 0 {
+			return false
+		}
+	}
+	return true
 }

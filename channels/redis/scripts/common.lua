@@ -22,8 +22,34 @@ local function announce(app, channel, except, version, frame)
     'H1 0 ' .. except .. ' ' .. version .. ' 0 0\n' .. frame)
 end
 local OUTBOX_MAX = 100000
-local function outbox(app, kind, channel, user)
-  redis.call('XADD', akey(app, 'outbox'), 'MAXLEN', '~', OUTBOX_MAX, '*', 'k', kind, 'c', channel, 'u', user)
+-- outbox appends a webhook to the app's outbox: k is its kind (o, v, a, r as below; n:
+-- subscription_count, with the count as n).
+local function outbox(app, kind, channel, user, count)
+  if count then
+    redis.call('XADD', akey(app, 'outbox'), 'MAXLEN', '~', OUTBOX_MAX, '*', 'k', kind, 'c', channel, 'u', user, 'n', count)
+  else
+    redis.call('XADD', akey(app, 'outbox'), 'MAXLEN', '~', OUTBOX_MAX, '*', 'k', kind, 'c', channel, 'u', user)
+  end
+end
+-- counted records a subscription_count webhook for a channel's new count. A count above 100 is
+-- recorded at most every COUNT_EVERY ms: one within that time of the last recorded schedules a
+-- single recording at its end in the pending set, where due.lua records the count current then.
+-- A count of 100 or less is recorded at once and ends the throttle, cancelling what it scheduled.
+local COUNT_EVERY, COUNT_THROTTLE_ABOVE = 5000, 100
+local function counted(app, channel, count)
+  local last, later = akey(app, 'counted'), 'n\n' .. channel .. '\n'
+  if count > COUNT_THROTTLE_ABOVE then
+    local now = now_ms()
+    local at = tonumber(redis.call('HGET', last, channel) or '0')
+    if now - at < COUNT_EVERY then
+      redis.call('ZADD', akey(app, 'pending'), 'NX', at + COUNT_EVERY, later)
+      return
+    end
+    redis.call('HSET', last, channel, now)
+  elseif redis.call('HDEL', last, channel) == 1 then
+    redis.call('ZREM', akey(app, 'pending'), later)
+  end
+  outbox(app, 'n', channel, '', count)
 end
 -- began records an addition (o: channel_occupied, a: member_added) for its webhook, unless it
 -- cancels the matching removal still waiting out its grace (a reload: nothing is sent for either).
@@ -59,15 +85,20 @@ local function split3(s)
   local b = string.find(s, '\n', a + 1, true)
   return string.sub(s, 1, a - 1), string.sub(s, a + 1, b - 1), string.sub(s, b + 1)
 end
+-- A subscription is recorded in the channel's subscriptions hash as socket -> <c or -><node>\n<user>:
+-- c when its app counts the channel's subscriptions, then the node holding the socket and the
+-- presence user ('' off presence).
+--
 -- leave removes one socket's subscription and decides what it changed: the user's last socket in a
--- presence channel (member_removed, announced), the channel's last subscription (channel_vacated).
+-- presence channel (member_removed, announced), the channel's last subscription (channel_vacated),
+-- and the channel's count (subscription_count) on a counted channel.
 -- It returns nil when the subscription is not recorded (left already, or evicted with its node).
 local function leave(app, channel, socket, quiet, delay)
   local subs = akey(app, 's', channel)
   local rec = redis.call('HGET', subs, socket)
   if not rec then return nil end
   local nl = string.find(rec, '\n', 1, true)
-  local node, user = string.sub(rec, 1, nl - 1), string.sub(rec, nl + 1)
+  local count_it, node, user = string.sub(rec, 1, 1) == 'c', string.sub(rec, 2, nl - 1), string.sub(rec, nl + 1)
   redis.call('HDEL', subs, socket)
   redis.call('SREM', P .. ':node:' .. node, app .. '\n' .. channel .. '\n' .. socket)
   local version = redis.call('INCR', akey(app, 'ver'))
@@ -94,6 +125,7 @@ local function leave(app, channel, socket, quiet, delay)
       ended(app, 'r', channel, user, delay)
     end
     if count == 0 then ended(app, 'v', channel, '', delay) end
+    if count_it then counted(app, channel, count) end
   end
   return {count, version, count == 0 and 1 or 0, removed}
 end

@@ -5,12 +5,13 @@
 --     subscribers on every node (except the joiner) and goes to the outbox;
 --   * a new user past the member limit is refused (returns {-1}) and nothing changes.
 -- An addition that matches a removal still in its grace cancels it instead (a reload).
+--   * on a counted channel (its app has subscription_count on), the new count goes to the outbox.
 -- A quiet join (a node re-recording its sockets after Redis lost them) announces and records nothing.
 -- ARGV: prefix, app, channel, socket, node, user ('' off presence), user_info, max members,
---       member_added frame, quiet ('1'/'0').
+--       member_added frame, quiet ('1'/'0'), counted ('1'/'0').
 -- Returns {count, version, occupied, added, members...} with members as user, info pairs in join order.
 local app, channel, socket, node, user = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local info, maxm, frame, quiet = ARGV[7], tonumber(ARGV[8]), ARGV[9], ARGV[10]
+local info, maxm, frame, quiet, count_it = ARGV[7], tonumber(ARGV[8]), ARGV[9], ARGV[10], ARGV[11] == '1'
 local subs, occ, members = akey(app, 's', channel), akey(app, 'occ'), akey(app, 'm', channel)
 local function reply(result)
   if user == '' then return result end
@@ -26,7 +27,7 @@ if user ~= '' and redis.call('HEXISTS', members, user) == 0 then
   added = 1
 end
 local version = redis.call('INCR', akey(app, 'ver'))
-redis.call('HSET', subs, socket, node .. '\n' .. user)
+redis.call('HSET', subs, socket, (count_it and 'c' or '-') .. node .. '\n' .. user)
 redis.call('SADD', P .. ':node:' .. node, app .. '\n' .. channel .. '\n' .. socket)
 holds(node)
 if user ~= '' then
@@ -43,5 +44,6 @@ if quiet ~= '1' then
     announce(app, channel, socket, version, frame)
     began(app, 'a', 'r', channel, user)
   end
+  if count_it then counted(app, channel, count) end
 end
 return reply({count, version, count == 1 and 1 or 0, added})

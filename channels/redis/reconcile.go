@@ -1,0 +1,205 @@
+package redis
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// Anti-entropy. Each node is the source of truth for its own sockets, and its records in Redis
+// should match them; a failed store call can leave them apart while the node lives:
+//   - a ghost: Redis records a subscription or sign-in the node no longer holds (its leave failed,
+//     or a join timed out on this side after Redis applied it). Left alone it keeps a channel
+//     occupied and a member listed for as long as the node lives.
+//   - a loss: the node holds what Redis does not record (a failover to a replica that missed the
+//     write; an outage that emptied Redis is the "reset" the heartbeat sees and restore mends).
+//   - a drifted connection count: a Release that failed keeps counting against the app's quota.
+//
+// A reconcile pass compares the two and mends only what it also found apart on the pass before:
+// a subscription being set up or torn down while a pass reads is apart for a moment, never for two
+// passes in a row, since every store call is bounded by the call timeout. A ghost leaves as a
+// departure (member_removed announced, webhooks after the grace); a loss is recorded again quietly,
+// since the clients saw no change.
+
+// reconcileLoop runs a reconcile pass every ReconcileInterval, beside the heartbeat so that a long
+// pass never delays a beat.
+func (cl *Cluster) reconcileLoop() {
+	defer cl.wg.Done()
+	tick := time.NewTicker(cl.cfg.ReconcileInterval)
+	defer tick.Stop()
+	var state reconcileState
+	for {
+		select {
+		case <-cl.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(cl.ctx, cl.cfg.ReconcileInterval)
+		n, err := cl.reconcile(ctx, &state)
+		cancel()
+		switch {
+		case err != nil:
+			state = reconcileState{} // what was apart must be found apart twice in a row
+			if cl.ctx.Err() == nil {
+				cl.log.Error().Err(err).Msg("redis: comparing this node's records with its sockets failed; retrying at the next pass")
+			}
+		case n > 0:
+			cl.log.Warn().Int("records", n).Msg("redis: mended records that differed from this node's sockets (a store call had failed)")
+		}
+	}
+}
+
+// reconcileState is what one pass found apart, for the next pass to confirm. Owned by the
+// liveness loop.
+type reconcileState struct {
+	ghosts, lost          map[subKey]bool
+	ghostUsers, lostUsers map[signin]bool
+	connDrift             map[string][2]int64 // app → {recorded, held}
+}
+
+// reconcileBatch is how many records one SSCAN reads.
+const reconcileBatch = 1000
+
+// reconcile runs one pass, and reports how many records it mended.
+func (cl *Cluster) reconcile(ctx context.Context, prev *reconcileState) (mended int, err error) {
+	recordedSubs, recordedUsers, err := cl.recorded(ctx)
+	if err != nil {
+		return 0, err
+	}
+	held := cl.holdings()
+	recordedConns, err := cl.recordedConns(ctx, held.conns)
+	if err != nil {
+		return 0, err
+	}
+	next := reconcileState{ghosts: map[subKey]bool{}, lost: map[subKey]bool{}, ghostUsers: map[signin]bool{},
+		lostUsers: map[signin]bool{}, connDrift: map[string][2]int64{}}
+	for s := range recordedSubs {
+		if _, ok := held.subs[s]; !ok {
+			next.ghosts[s] = true
+		}
+	}
+	for s := range held.subs {
+		if !recordedSubs[s] {
+			next.lost[s] = true
+		}
+	}
+	for u := range recordedUsers {
+		if _, ok := held.users[u]; !ok {
+			next.ghostUsers[u] = true
+		}
+	}
+	for u := range held.users {
+		if !recordedUsers[u] {
+			next.lostUsers[u] = true
+		}
+	}
+	for app, n := range held.conns {
+		if got := recordedConns[app]; got != int64(n) {
+			next.connDrift[app] = [2]int64{got, int64(n)}
+		}
+	}
+
+	for s := range next.ghosts {
+		if prev.ghosts[s] {
+			if _, err := cl.leave(ctx, s.app, s.channel, s.socket, false); err == nil {
+				mended++
+			}
+		}
+	}
+	for s := range next.lost {
+		if prev.lost[s] {
+			if _, err := cl.join(ctx, held.sub(s), true); err == nil {
+				mended++
+			}
+		}
+	}
+	users := Users{cl}
+	for u := range next.ghostUsers {
+		if prev.ghostUsers[u] {
+			if last, err := users.Disconnect(ctx, u.app, u.user, u.socket); err == nil {
+				mended++
+				if last {
+					cl.local.Offline(u.app, u.user)
+				}
+			}
+		}
+	}
+	for u := range next.lostUsers {
+		if prev.lostUsers[u] {
+			if _, err := users.Connect(ctx, u.app, u.user, u.socket); err == nil {
+				mended++
+			}
+		}
+	}
+	for app, drift := range next.connDrift {
+		if prev.connDrift[app] == drift { // the same counts twice: no admission was under way
+			k := cl.keys.app(app, "conns")
+			if cl.client.Do(ctx, cl.client.B().Hincrby().Key(k).Field(cl.cfg.NodeID).Increment(drift[1]-drift[0]).Build()).Error() == nil {
+				mended++
+			}
+		}
+	}
+	*prev = next
+	return mended, nil
+}
+
+// recorded reads the subscriptions and sign-ins Redis records for this node.
+func (cl *Cluster) recorded(ctx context.Context) (map[subKey]bool, map[signin]bool, error) {
+	subs, users := map[subKey]bool{}, map[signin]bool{}
+	err := cl.scan(ctx, cl.keys.global("node:"+cl.cfg.NodeID), func(e string) {
+		if a, b, c, ok := split3(e); ok {
+			subs[subKey{a, b, c}] = true
+		}
+	})
+	if err == nil {
+		err = cl.scan(ctx, cl.keys.global("nodeu:"+cl.cfg.NodeID), func(e string) {
+			if a, b, c, ok := split3(e); ok {
+				users[signin{a, b, c}] = true
+			}
+		})
+	}
+	return subs, users, err
+}
+
+// recordedConns reads this node's connection count of each app it counts connections of.
+func (cl *Cluster) recordedConns(ctx context.Context, apps map[string]int) (map[string]int64, error) {
+	out := make(map[string]int64, len(apps))
+	for app := range apps {
+		ctx, cancel := cl.call(ctx)
+		n, err := cl.client.Do(ctx, cl.client.B().Hget().Key(cl.keys.app(app, "conns")).Field(cl.cfg.NodeID).Build()).AsInt64()
+		cancel()
+		if err != nil && !rueidis.IsRedisNil(err) {
+			return nil, err
+		}
+		out[app] = n
+	}
+	return out, nil
+}
+
+// scan calls f for every member of a set, a batch per round trip.
+func (cl *Cluster) scan(ctx context.Context, key string, f func(string)) error {
+	cursor := uint64(0)
+	for {
+		ctx, cancel := cl.call(ctx)
+		e, err := cl.client.Do(ctx, cl.client.B().Sscan().Key(key).Cursor(cursor).Count(reconcileBatch).Build()).AsScanEntry()
+		cancel()
+		if err != nil {
+			return err
+		}
+		for _, m := range e.Elements {
+			f(m)
+		}
+		if cursor = e.Cursor; cursor == 0 {
+			return nil
+		}
+	}
+}
+
+// split3 splits a record of three fields joined by newlines (see common.lua).
+func split3(e string) (a, b, c string, ok bool) {
+	a, rest, ok1 := strings.Cut(e, "\n")
+	b, c, ok2 := strings.Cut(rest, "\n")
+	return a, b, c, ok1 && ok2
+}
