@@ -41,8 +41,8 @@ func (cl *Cluster) deliverOutbox(ctx context.Context, apps []string) {
 	defer tick.Stop()
 	lease := cl.keys.global("lease")
 	for ctx.Err() == nil {
-		ctx, cancel := cl.call(cl.ctx)
-		got, err := cl.holdLease(ctx, lease)
+		callCtx, cancel := cl.call(cl.ctx)
+		got, err := cl.holdLease(callCtx, lease)
 		cancel()
 		switch {
 		case err != nil:
@@ -66,8 +66,8 @@ func (cl *Cluster) deliverOutbox(ctx context.Context, apps []string) {
 			continue
 		}
 		for _, app := range apps {
-			ctx, cancel := cl.call(cl.ctx)
-			_ = cl.run(ctx, cl.scripts.due, app, "500").Error()
+			callCtx, cancel := cl.call(cl.ctx)
+			_ = cl.run(callCtx, cl.scripts.due, app, "500").Error()
 			cancel()
 		}
 		cl.read(apps, ">", 250*time.Millisecond)
