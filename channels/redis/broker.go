@@ -21,8 +21,8 @@ import (
 // published meanwhile is not replayed (pub/sub has no history), and Healthy reports the gap.
 // Healthy also proves the path end to end: a probe published every second must come back.
 type Broker struct {
-	cl      *Cluster
-	deliver func(channels.Message) // set by Start, before any subscription
+	cl    *Cluster
+	inbox *inbox // set by Start, before any subscription
 
 	// subscribing serialises SUBSCRIBE and UNSUBSCRIBE with the changes of listening they follow, so
 	// that the connection's subscriptions always match it; it also guards conn.
@@ -50,7 +50,8 @@ func newBroker(cl *Cluster) *Broker {
 
 // Start implements channels.Broker: it subscribes and keeps the subscriptions up until Close.
 func (b *Broker) Start(deliver func(channels.Message)) error {
-	b.deliver = deliver
+	b.inbox = newInbox(deliver, maxInboxBytes)
+	b.inbox.run(b.cl.ctx, &b.cl.wg)
 	ready := make(chan error, 1)
 	go b.run(ready)
 	select {
@@ -157,7 +158,7 @@ func (b *Broker) Healthy() error {
 	if time.Since(time.Unix(0, b.lastProbe.Load())) > 3*time.Second {
 		return errors.New("redis: pub/sub probe did not come back within 3s")
 	}
-	return nil
+	return b.inbox.healthy()
 }
 
 func (b *Broker) onMessage(m rueidis.PubSubMessage) {
@@ -176,7 +177,10 @@ func (b *Broker) onMessage(m rueidis.PubSubMessage) {
 		b.cl.log.Error().Str("channel", m.Channel).Msg("dropped a malformed message from Redis pub/sub")
 		return
 	}
-	b.deliver(msg)
+	if b.inbox.push(msg) && b.inbox.logDrop() {
+		b.cl.log.Error().Int64("dropped_total", b.inbox.dropped.Load()).Int("max_bytes", maxInboxBytes).
+			Msg("redis pub/sub: messages dropped, this node cannot deliver as fast as the cluster publishes; /ready answers 503 for 10 s")
+	}
 }
 
 // run keeps the subscriber connection up: it connects, subscribes to the probe and to every channel

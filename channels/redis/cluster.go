@@ -31,7 +31,8 @@ type Config struct {
 	// CallTimeout bounds every Redis call. Default 3s.
 	CallTimeout time.Duration
 	// ReconcileInterval is how often the node compares its records in Redis with the sockets it
-	// holds, mending what two passes in a row found apart (see reconcile.go). Default 30s.
+	// holds, mending what two passes in a row found apart (see reconcile.go). Default 30s; never
+	// less than NodeTimeout.
 	ReconcileInterval time.Duration
 	Logger            *zerolog.Logger
 }
@@ -49,8 +50,8 @@ type Cluster struct {
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 
-	// The node's registration, owned by the liveness loop once Start returned.
-	token, epoch string
+	// The node's registration: written by the liveness loop (and Start), read by the reconcile loop.
+	reg atomic.Pointer[registration]
 	// healthySince is when the liveness loop last regained Redis (unix ns); a node reaps others only
 	// after a full node timeout of health, so an outage everyone saw reaps no one.
 	healthySince atomic.Int64
@@ -66,6 +67,12 @@ type Cluster struct {
 	// lease back, or claiming what idled). Guarded by inFlightMu; at most about maxInFlight.
 	inFlightMu sync.Mutex
 	inFlight   map[string]struct{}
+
+	departed *departures // removals Redis never heard of, for the reconcile loop to report
+
+	// leaving is set by Leave: the node has removed itself, and its loops must not find it evicted
+	// and register it again.
+	leaving atomic.Bool
 }
 
 // Open connects to Redis and checks it answers; nothing is registered until Start.
@@ -85,6 +92,9 @@ func Open(cfg Config) (*Cluster, error) {
 	if cfg.ReconcileInterval <= 0 {
 		cfg.ReconcileInterval = 30 * time.Second
 	}
+	// A pass must leave the other nodes time to find out Redis lost its data (a heartbeat, a sixth of
+	// the timeout) and record their sockets again, before it reports departures against that state.
+	cfg.ReconcileInterval = max(cfg.ReconcileInterval, cfg.NodeTimeout)
 	opt, err := rueidis.ParseURL(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
@@ -97,9 +107,15 @@ func Open(cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis %s: %w", redactURL(cfg.URL), err)
 	}
+	if client.Mode() == rueidis.ClientModeCluster {
+		// The transition scripts touch a channel's keys, the app's outbox and the node's sets in one
+		// atomic step, which Redis Cluster cannot run across slots.
+		client.Close()
+		return nil, fmt.Errorf("redis %s is a Redis Cluster, which Herald does not support: use one Redis (or Valkey) primary, with Sentinel for failover (redis://sentinel:26379/?master_set=NAME)", redactURL(cfg.URL))
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	cl := &Cluster{cfg: cfg, client: client, keys: keys{cfg.Prefix}, scripts: loadScripts(), ctx: ctx, stop: stop,
-		inFlight: make(map[string]struct{})}
+		inFlight: make(map[string]struct{}), departed: newDepartures()}
 	cl.log = zerolog.Nop()
 	if cfg.Logger != nil {
 		cl.log = cfg.Logger.With().Str("node_id", cfg.NodeID).Logger()
@@ -152,6 +168,7 @@ func (cl *Cluster) Start(local Local, hooks Webhooks, apps []string) error {
 // outbox as usual) and stops reading the outbox, handing the webhook lease on. The dispatcher may
 // then finish what it was handed, whose acknowledgements still reach Redis until Close.
 func (cl *Cluster) Leave(ctx context.Context) error {
+	cl.leaving.Store(true)
 	_, err := cl.evict(ctx, cl.cfg.NodeID)
 	cl.endOutbox()
 	return err
@@ -179,8 +196,15 @@ func (cl *Cluster) register(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cl.token, cl.epoch = token, got
+	cl.reg.Store(&registration{token: token, epoch: got, at: time.Now()})
 	return nil
+}
+
+// registration is the node's entry in the cluster: its token in the alive hash, the cluster's
+// epoch it registered in (see heartbeat.lua), and when.
+type registration struct {
+	token, epoch string
+	at           time.Time
 }
 
 // evict removes every record of a node, a batch per round trip, and tells the watchers of the users

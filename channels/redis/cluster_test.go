@@ -102,9 +102,14 @@ type testNode struct {
 }
 
 // startNode starts a node on r; with hooks it may hold the webhook lease and deliver the outbox.
-func startNode(t *testing.T, r *redistest.Server, id string, hooks bool) *testNode {
+// Its reconcile loop waits an hour unless configure says otherwise.
+func startNode(t *testing.T, r *redistest.Server, id string, hooks bool, configure ...func(*Config)) *testNode {
 	t.Helper()
-	cl, err := Open(Config{URL: r.URL(), NodeID: id, NodeTimeout: 3 * time.Second, ReconcileInterval: time.Hour})
+	cfg := Config{URL: r.URL(), NodeID: id, NodeTimeout: 3 * time.Second, ReconcileInterval: time.Hour}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	cl, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,4 +272,36 @@ func TestCacheMissOnceAcrossNodes(t *testing.T) {
 	if first, _ := n1.Cache().Miss(ctx(t), "a", "cache-y"); !first {
 		t.Fatal("a miss of another channel was not reported")
 	}
+}
+
+// TestDeparturesSurviveARedisRestart: a socket leaves while Redis is down, and Redis comes back
+// empty. Every node records its sockets again, quietly, and then the node the socket left reports
+// its departure against that state: member_removed for its user, but no channel_vacated, since
+// another node still holds a member.
+func TestDeparturesSurviveARedisRestart(t *testing.T) {
+	r := redistest.Start(t)
+	quick := func(c *Config) { c.NodeTimeout, c.ReconcileInterval = 1200*time.Millisecond, time.Millisecond }
+	n1 := startNode(t, r, "n1", true, quick)
+	n2 := startNode(t, r, "n2", false, quick)
+	gone := channels.Subscription{AppID: "a", Channel: "presence-d", SocketID: "1.1", Member: &pusher.Member{UserID: "u1"}}
+	stays := channels.Subscription{AppID: "a", Channel: "presence-d", SocketID: "2.2", Member: &pusher.Member{UserID: "u2"}}
+	n1.local.hold(gone)
+	n2.local.hold(stays)
+	subscribe(t, n1, gone)
+	subscribe(t, n2, stays)
+	n1.hooks.expect(t, "channel_occupied:presence-d", "member_added:presence-d:u1", "member_added:presence-d:u2")
+
+	r.Kill()
+	n1.local.hold()
+	if _, err := n1.Channels().Unsubscribe(ctx(t), gone); err == nil {
+		t.Fatal("unsubscribing with Redis down succeeded")
+	}
+	r.Restart(t)
+
+	n1.hooks.expect(t, "member_removed:presence-d:u1")
+	if got := info(t, n2, "presence-d"); got.Subscriptions != 1 || got.Users != 1 {
+		t.Fatalf("after the departure the channel has %d subscriptions and %d users, want u2's alone", got.Subscriptions, got.Users)
+	}
+	subscribe(t, n2, channels.Subscription{AppID: "a", Channel: "marker", SocketID: "3.3"})
+	n1.hooks.expect(t, "channel_occupied:marker") // nothing else came before it
 }

@@ -36,9 +36,13 @@ func (cl *Cluster) liveness() {
 		case <-tick.C:
 		}
 		ctx, cancel := cl.call(cl.ctx)
-		vals, err := cl.run(ctx, cl.scripts.heartbeat, cl.cfg.NodeID, cl.token, cl.epoch,
+		reg := cl.reg.Load()
+		vals, err := cl.run(ctx, cl.scripts.heartbeat, cl.cfg.NodeID, reg.token, reg.epoch,
 			itoa(cl.cfg.NodeTimeout.Milliseconds())).ToArray()
 		cancel()
+		if cl.leaving.Load() {
+			return // removed itself: whatever the beat says, the node is on its way out
+		}
 		if err != nil || len(vals) == 0 {
 			if healthy {
 				cl.log.Error().Err(errOr(err)).Msg("redis: heartbeat failed; this node's state is re-checked once Redis answers")
@@ -65,6 +69,7 @@ func (cl *Cluster) liveness() {
 		case "fenced":
 			cl.log.Error().Msg("redis: this node was declared dead and evicted (paused or partitioned for longer than the node timeout); closing its connections with 4200 so its clients join again")
 			cl.local.Reconnect()
+			cl.departed.clear() // the eviction removed those records, and reported their departures
 			cl.reregister()
 		case "reset":
 			cl.log.Warn().Msg("redis: the cluster's data is gone (Redis restarted empty or failed over); re-recording this node's sockets")

@@ -62,11 +62,22 @@ type reconcileState struct {
 // reconcileBatch is how many records one SSCAN reads.
 const reconcileBatch = 1000
 
-// reconcile runs one pass, and reports how many records it mended.
+// reconcile runs one pass, and reports how many records it mended. It also reports the departures
+// Redis missed (see departures) remembered for at least a pass, by which time every node has
+// re-recorded what it holds if Redis lost its data. It does nothing while the node is not
+// registered in the cluster's current epoch: the heartbeat mends that first.
 func (cl *Cluster) reconcile(ctx context.Context, prev *reconcileState) (mended int, err error) {
+	started := time.Now()
+	if registered, err := cl.registered(ctx); err != nil || !registered || cl.leaving.Load() {
+		return 0, err
+	}
 	recordedSubs, recordedUsers, err := cl.recorded(ctx)
 	if err != nil {
 		return 0, err
+	}
+	if since := started.Add(-cl.cfg.ReconcileInterval); cl.reg.Load().at.Before(since) {
+		// Registered a pass ago: after Redis lost its data, every node has recorded its sockets again.
+		mended += cl.reportDepartures(ctx, recordedSubs, since)
 	}
 	held := cl.holdings()
 	recordedConns, err := cl.recordedConns(ctx, held.conns)
@@ -143,6 +154,55 @@ func (cl *Cluster) reconcile(ctx context.Context, prev *reconcileState) (mended 
 	}
 	*prev = next
 	return mended, nil
+}
+
+// registered reports whether the node's registration is current: Redis has its token in the epoch
+// it registered in.
+func (cl *Cluster) registered(ctx context.Context) (bool, error) {
+	reg := cl.reg.Load()
+	ctx, cancel := cl.call(ctx)
+	defer cancel()
+	c := cl.client
+	res := c.DoMulti(ctx, c.B().Get().Key(cl.keys.global("epoch")).Build(),
+		c.B().Hget().Key(cl.keys.global("alive")).Field(cl.cfg.NodeID).Build())
+	epoch, err1 := res[0].ToString()
+	token, err2 := res[1].ToString()
+	for _, err := range []error{err1, err2} {
+		if err != nil && !rueidis.IsRedisNil(err) {
+			return false, err
+		}
+	}
+	return epoch == reg.epoch && token == reg.token, nil
+}
+
+// reportDepartures removes the departures remembered before since: a record Redis still has leaves
+// as usual; one it lost is recorded quietly first, so that leave.lua decides what its departure
+// changed against the state the nodes restored. Each removal is announced and its webhooks
+// recorded. It returns how many it reported.
+func (cl *Cluster) reportDepartures(ctx context.Context, recorded map[subKey]bool, since time.Time) (n int) {
+	subs, users, lost := cl.departed.due(since)
+	if lost > 0 {
+		cl.log.Error().Int("departures", lost).Msg("redis: more removals failed than this node remembers; their member_removed and channel_vacated are not reported")
+	}
+	for _, s := range subs {
+		if !recorded[subKey{s.AppID, s.Channel, s.SocketID}] {
+			if _, err := cl.join(ctx, s, true); err != nil {
+				continue
+			}
+		}
+		if _, err := cl.leave(ctx, s.AppID, s.Channel, s.SocketID, false); err == nil {
+			cl.departed.doneSub(s)
+			n++
+		}
+	}
+	for _, u := range users {
+		if _, err := (Users{cl}).Disconnect(ctx, u.app, u.user, u.socket); err == nil {
+			cl.departed.doneUser(u)
+			cl.local.Offline(u.app, u.user) // published only if the user has no socket left then
+			n++
+		}
+	}
+	return n
 }
 
 // recorded reads the subscriptions and sign-ins Redis records for this node.

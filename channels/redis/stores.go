@@ -27,9 +27,14 @@ func (s Channels) Subscribe(ctx context.Context, sub channels.Subscription) (cha
 	return s.cl.join(ctx, sub, false)
 }
 
-// Unsubscribe implements channels.Channels in one round trip (leave.lua).
+// Unsubscribe implements channels.Channels in one round trip (leave.lua). A removal that fails is
+// reported later, by the reconcile loop.
 func (s Channels) Unsubscribe(ctx context.Context, sub channels.Subscription) (channels.Left, error) {
-	return s.cl.leave(ctx, sub.AppID, sub.Channel, sub.SocketID, false)
+	l, err := s.cl.leave(ctx, sub.AppID, sub.Channel, sub.SocketID, false)
+	if err != nil {
+		s.cl.departed.addSub(sub)
+	}
+	return l, err
 }
 
 // Members implements channels.Channels in one round trip (members.lua).
@@ -168,11 +173,14 @@ func (u Users) Connect(ctx context.Context, appID, userID, socketID string) (boo
 }
 
 // Disconnect implements channels.Users. A socket evicted meanwhile reports not last: its eviction
-// already told the watchers.
+// already told the watchers. A sign-out that fails is reported later, by the reconcile loop.
 func (u Users) Disconnect(ctx context.Context, appID, userID, socketID string) (bool, error) {
 	ctx, cancel := u.cl.call(ctx)
 	defer cancel()
 	n, err := u.cl.run(ctx, u.cl.scripts.disconnect, appID, userID, socketID).AsInt64()
+	if err != nil {
+		u.cl.departed.addUser(signin{appID, userID, socketID})
+	}
 	return n == 0, err
 }
 

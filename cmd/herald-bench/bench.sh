@@ -103,9 +103,13 @@ stop_process() {
 }
 
 stop_herald() {
-	local pid
-	for pid in "${HERALD_PIDS[@]}"; do stop_process "$pid" & done
-	wait
+	local pid stoppers=()
+	for pid in "${HERALD_PIDS[@]}"; do
+		stop_process "$pid" &
+		stoppers+=($!)
+	done
+	# Not a bare wait: it would wait for Redis, a background child of this shell too.
+	[ ${#stoppers[@]} -eq 0 ] || wait "${stoppers[@]}"
 	HERALD_PIDS=()
 	[ -z "$REDIS_PID" ] || stop_process "$REDIS_PID"
 	REDIS_PID=
