@@ -10,9 +10,10 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/herald
 
-## run: Herald on :6001 with the embedded default app (app-id / app-key / app-secret).
+## run: Herald on :6001 with the embedded default app (app-id / app-key / app-secret). Logs are for
+## people unless HERALD_LOG_FORMAT says otherwise; ARGS are passed on (make run ARGS="--config x.json").
 run: build
-	./$(BIN) --log-format console
+	./$(BIN) $(if $(HERALD_LOG_FORMAT),,--log-format console) $(ARGS)
 
 ## test: every test — formatting and vet, Go unit and end-to-end tests (race detector on), a short
 ## fuzz pass over the decoders, the stock-SDK suite (npm ci installs pusher-js and pusher) and the

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -113,7 +114,26 @@ func newHerald(args []string, lookup func(string) (string, bool), stderr io.Writ
 		}
 	}
 	warnAboutApps(o, &h.log)
+	for _, name := range unknownVariables(os.Environ(), o.settings()) {
+		h.log.Warn().Str("variable", name).Msg("unknown HERALD_ environment variable ignored (a typo? see herald --help)")
+	}
 	return h, nil
+}
+
+// unknownVariables returns the HERALD_ variables of environ that name no setting.
+func unknownVariables(environ []string, settings []setting) []string {
+	known := map[string]bool{"HERALD_URL": true} // the subcommands' server address
+	for _, s := range settings {
+		known[s.env] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "HERALD_") && !known[name] {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // listen opens the public listener and, if configured, the debug one.

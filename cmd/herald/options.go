@@ -46,9 +46,23 @@ type options struct {
 	NodeID               string       `json:"node_id"`              // empty: host name and port
 	ClusterNodeTimeout   seconds      `json:"cluster_node_timeout"` // silence before a node is evicted
 	Apps                 []appOptions `json:"apps"`
+	defaultAppKeys
 	defaultApp           appOptions
 	configPath           string
 	defaultAppCustomized bool
+}
+
+// defaultAppKeys are the default app's settings as the config file spells them, which it applies
+// through their flags (see applyDefaultAppKeys). A file that lists apps needs none of them.
+type defaultAppKeys struct {
+	AppID                   json.RawMessage `json:"app_id"`
+	AppKey                  json.RawMessage `json:"app_key"`
+	AppSecret               json.RawMessage `json:"app_secret"`
+	AppClientEvents         json.RawMessage `json:"app_client_events"`
+	AppMaxConnections       json.RawMessage `json:"app_max_connections"`
+	AppSubscriptionCount    json.RawMessage `json:"app_subscription_count"`
+	AppAuthorizationTimeout json.RawMessage `json:"app_authorization_timeout"`
+	WebhookURL              json.RawMessage `json:"webhook_url"`
 }
 
 // appOptions is one app as the config file spells it.
@@ -113,10 +127,17 @@ func defaultOptions() options {
 // event data by default), and a frame limit is memory every connection may claim.
 const maxFrameBytes = 16 << 20
 
-// setting is one option reachable by flag and environment variable.
+// setting is one option reachable by flag, environment variable and config file key (the flag's
+// name with underscores).
 type setting struct {
 	flag, env, usage string
 	value            flag.Value
+}
+
+// required reports whether the setting given empty is an error rather than unset: an empty
+// default-app id, key or secret would otherwise fall back to the public default app.
+func (s setting) required() bool {
+	return s.flag == "app-id" || s.flag == "app-key" || s.flag == "app-secret"
 }
 
 func (o *options) settings() []setting {
@@ -189,12 +210,16 @@ func loadOptions(args []string, lookup func(string) (string, bool), usageOut io.
 	}
 	o = defaultOptions()
 	if path != "" {
-		if err := o.readFile(path); err != nil {
+		if err := o.readFile(path, settings); err != nil {
 			return nil, err
 		}
 	}
 	for _, s := range settings {
-		if v, ok := lookup(s.env); ok && v != "" {
+		v, ok := lookup(s.env)
+		if ok && v == "" && s.required() {
+			return nil, fmt.Errorf("%s is set but empty: give it a value, or unset it", s.env)
+		}
+		if ok && v != "" {
 			if err := s.value.Set(v); err != nil {
 				return nil, fmt.Errorf("%s=%q: %w", s.env, v, err)
 			}
@@ -202,6 +227,9 @@ func loadOptions(args []string, lookup func(string) (string, bool), usageOut io.
 	}
 	for _, s := range settings {
 		if v, ok := fromFlags[s.flag]; ok {
+			if v == "" && s.required() {
+				return nil, fmt.Errorf("--%s is empty", s.flag)
+			}
 			if err := s.value.Set(v); err != nil {
 				return nil, fmt.Errorf("--%s=%q: %w", s.flag, v, err)
 			}
@@ -213,7 +241,7 @@ func loadOptions(args []string, lookup func(string) (string, bool), usageOut io.
 
 // readFile applies a JSON config file; unknown fields are errors, so a misspelt setting is not
 // silently ignored.
-func (o *options) readFile(path string) error {
+func (o *options) readFile(path string, settings []setting) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -222,6 +250,40 @@ func (o *options) readFile(path string) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(o); err != nil {
 		return fmt.Errorf("config %s: %w", path, describeJSONError(b, err))
+	}
+	if err := o.applyDefaultAppKeys(settings); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// applyDefaultAppKeys sets the default app's settings the file gave (app_id, webhook_url, …)
+// through the flag of the same name, so that the file, the environment and the flags read them
+// alike.
+func (o *options) applyDefaultAppKeys(settings []setting) error {
+	byKey := map[string]setting{}
+	for _, s := range settings {
+		byKey[strings.ReplaceAll(s.flag, "-", "_")] = s
+	}
+	v := reflect.ValueOf(o.defaultAppKeys)
+	for i := range v.NumField() {
+		raw := v.Field(i).Interface().(json.RawMessage)
+		if raw == nil {
+			continue
+		}
+		key := strings.Split(v.Type().Field(i).Tag.Get("json"), ",")[0]
+		text := string(raw)
+		var str string
+		if json.Unmarshal(raw, &str) == nil {
+			text = str
+		}
+		s := byKey[key]
+		if text == "" && s.required() {
+			return fmt.Errorf("field %q is empty", key)
+		}
+		if err := s.value.Set(text); err != nil {
+			return fmt.Errorf("field %q: %w", key, err)
+		}
 	}
 	return nil
 }

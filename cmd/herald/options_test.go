@@ -149,6 +149,11 @@ func TestBadConfigurationNamesTheField(t *testing.T) {
 		{"negative queue bound", []string{"--max-queue-bytes=-1"}, nil, "", "max_queue_bytes (HERALD_MAX_QUEUE_BYTES) -1 must not be negative"},
 		{"negative cache bound", nil, nil, `{"cache_max_bytes": -5}`, "cache_max_bytes (HERALD_CACHE_MAX_BYTES) -5 must not be negative"},
 		{"negative subscribe rate", nil, nil, `{"apps":[{"id":"1","key":"k","secret":"s","subscriptions_per_second":-1}]}`, "subscriptions_per_second"},
+		{"empty secret env", nil, map[string]string{"HERALD_APP_SECRET": ""}, "", "HERALD_APP_SECRET is set but empty"},
+		{"empty key env", nil, map[string]string{"HERALD_APP_KEY": ""}, "", "HERALD_APP_KEY is set but empty"},
+		{"empty id flag", []string{"--app-id="}, nil, "", "--app-id is empty"},
+		{"empty secret in file", nil, nil, `{"app_secret": ""}`, `field "app_secret" is empty`},
+		{"default app key type", nil, nil, `{"app_max_connections": "lots"}`, `field "app_max_connections"`},
 	}
 	for _, tt := range tests {
 		args := tt.args
@@ -361,5 +366,33 @@ func TestDurationsInSeconds(t *testing.T) {
 	}
 	if (seconds(1e300)).duration() != math.MaxInt64 || (seconds(-1e300)).duration() != math.MinInt64 {
 		t.Error("huge durations overflow instead of saturating")
+	}
+}
+
+// TestDefaultAppInFile: the default app's settings, and its webhook URLs, can live in the file under
+// the flag's name.
+func TestDefaultAppInFile(t *testing.T) {
+	path := writeConfig(t, `{"app_id": "9", "app_key": "k9", "app_secret": "s9", "app_client_events": false,
+		"app_max_connections": 7, "app_authorization_timeout": 2.5, "webhook_url": "http://hooks.test/a"}`)
+	o, cfg := configFrom(t, []string{"--config", path}, nil)
+	a := cfg.Apps[0]
+	if a.ID != "9" || a.Key != "k9" || a.Secret != "s9" || a.ClientEvents || a.MaxConnections != 7 || a.AuthorizationTimeout != 2500*time.Millisecond {
+		t.Errorf("default app from the file = %+v", a)
+	}
+	if eps := o.defaultApp.webhookApp().Endpoints; len(eps) != 1 || eps[0].URL != "http://hooks.test/a" {
+		t.Errorf("webhook endpoints from the file = %+v", eps)
+	}
+	// The environment still overrides the file.
+	_, cfg = configFrom(t, []string{"--config", path}, map[string]string{"HERALD_APP_KEY": "env-key"})
+	if cfg.Apps[0].Key != "env-key" {
+		t.Errorf("key %q, want the environment's", cfg.Apps[0].Key)
+	}
+}
+
+func TestUnknownVariables(t *testing.T) {
+	o := defaultOptions()
+	got := unknownVariables([]string{"HERALD_CONFG=x", "HERALD_CONFIG=y", "HERALD_URL=http://h", "HERALDTEST_X=1", "PATH=/bin", "HERALD_APP_SECRET="}, o.settings())
+	if !reflect.DeepEqual(got, []string{"HERALD_CONFG"}) {
+		t.Errorf("unknown variables %v, want [HERALD_CONFG]", got)
 	}
 }
