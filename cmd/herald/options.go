@@ -19,33 +19,33 @@ import (
 // options is everything Herald can be told, from (lowest to highest precedence) built-in defaults,
 // the JSON config file, environment variables and flags.
 type options struct {
-	Addr                 string       `json:"addr"`
-	DebugAddr            string       `json:"debug_addr"`
-	PathPrefix           string       `json:"path_prefix"`
-	ActivityTimeout      seconds      `json:"activity_timeout"`
-	PongTimeout          seconds      `json:"pong_timeout"`
-	ShutdownTimeout      seconds      `json:"shutdown_timeout"`
-	MaxConnections       *int         `json:"max_connections"` // nil: derived from the open-files limit
-	MaxQueueBytes        int          `json:"max_queue_bytes"`
-	MaxFrameBytes        int          `json:"max_frame_bytes"`
-	MaxHeaderBytes       int          `json:"max_header_bytes"`
-	ReadHeaderTimeout    seconds      `json:"read_header_timeout"`
-	SubscriptionErrors   bool         `json:"subscription_errors"`
-	TrustForwardedProto  bool         `json:"trust_forwarded_proto"`
-	LogFormat            string       `json:"log_format"`
-	LogLevel             string       `json:"log_level"`
-	WebhookDelay         seconds      `json:"webhook_delay"`        // 0: removals at once
-	WebhookTimeout       seconds      `json:"webhook_timeout"`      // per attempt
-	WebhookRetryFor      seconds      `json:"webhook_retry_for"`    // 0: no retries
-	CacheTTL             seconds      `json:"cache_ttl"`            // how long a cache channel keeps its event
-	CacheMaxBytes        int          `json:"cache_max_bytes"`      // the cache channels' events together
-	TokenMaxLifetime     seconds      `json:"token_max_lifetime"`   // how far a token's exp may lie after its iat
-	WatchlistGrace       seconds      `json:"watchlist_grace"`      // before a departed user is offline
-	RedisURL             string       `json:"redis_url"`            // empty: one node, no Redis
-	RedisPrefix          string       `json:"redis_prefix"`         // namespaces the cluster's keys
-	NodeID               string       `json:"node_id"`              // empty: host name and port
-	ClusterNodeTimeout   seconds      `json:"cluster_node_timeout"` // silence before a node is evicted
-	Apps                 []appOptions `json:"apps"`
+	Addr                string       `json:"addr"`
+	DebugAddr           string       `json:"debug_addr"`
+	PathPrefix          string       `json:"path_prefix"`
+	ActivityTimeout     seconds      `json:"activity_timeout"`
+	PongTimeout         seconds      `json:"pong_timeout"`
+	ShutdownTimeout     seconds      `json:"shutdown_timeout"`
+	MaxConnections      *int         `json:"max_connections"` // nil: derived from the open-files limit
+	MaxQueueBytes       int          `json:"max_queue_bytes"`
+	MaxFrameBytes       int          `json:"max_frame_bytes"`
+	MaxHeaderBytes      int          `json:"max_header_bytes"`
+	ReadHeaderTimeout   seconds      `json:"read_header_timeout"`
+	SubscriptionErrors  bool         `json:"subscription_errors"`
+	TrustForwardedProto bool         `json:"trust_forwarded_proto"`
+	LogFormat           string       `json:"log_format"`
+	LogLevel            string       `json:"log_level"`
+	WebhookDelay        seconds      `json:"webhook_delay"`        // 0: removals at once
+	WebhookTimeout      seconds      `json:"webhook_timeout"`      // per attempt
+	WebhookRetryFor     seconds      `json:"webhook_retry_for"`    // 0: no retries
+	CacheTTL            seconds      `json:"cache_ttl"`            // how long a cache channel keeps its event
+	CacheMaxBytes       int          `json:"cache_max_bytes"`      // the cache channels' events together
+	TokenMaxLifetime    seconds      `json:"token_max_lifetime"`   // how far a token's exp may lie after its iat
+	WatchlistGrace      seconds      `json:"watchlist_grace"`      // before a departed user is offline
+	RedisURL            string       `json:"redis_url"`            // empty: one node, no Redis
+	RedisPrefix         string       `json:"redis_prefix"`         // namespaces the cluster's keys
+	NodeID              string       `json:"node_id"`              // empty: host name and port
+	ClusterNodeTimeout  seconds      `json:"cluster_node_timeout"` // silence before a node is evicted
+	Apps                []appOptions `json:"apps"`
 	defaultAppKeys
 	defaultApp           appOptions
 	configPath           string
