@@ -11,6 +11,7 @@ import (
 type app struct {
 	pusher.App
 	conns atomic.Int64 // open connections on this node, for MaxConnections
+	stats appStats
 }
 
 // appRegistry finds apps by the key clients connect with and the id REST calls name. It is fixed at
@@ -41,4 +42,13 @@ func newAppRegistry(apps []pusher.App) (*appRegistry, error) {
 		r.byKey[a.Key] = st
 	}
 	return r, nil
+}
+
+// all returns every app.
+func (r *appRegistry) all() []*app {
+	out := make([]*app, 0, len(r.byID))
+	for _, a := range r.byID {
+		out = append(out, a)
+	}
+	return out
 }

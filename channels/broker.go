@@ -25,6 +25,9 @@ type Message struct {
 	// Terminate, instead of delivering Frame, closes every subscriber with 4009. Sent to a user's
 	// #server-to-user- channel it ends all the user's connections on every node.
 	Terminate bool
+	// Published, on a sample of REST publishes, is when the request arrived (unix nanoseconds): each
+	// node that delivers the frame reports the time since to Config.Observer. Zero for the others.
+	Published int64
 }
 
 // Broker carries every publish to every node, this one included, so there is one delivery path

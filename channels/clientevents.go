@@ -36,6 +36,7 @@ func (c *Conn) handleClientEvent(f pusher.ClientFrame) {
 		return
 	}
 	if !c.limits.allowEvent(monotonic(), limits.ClientEventsPerSecond) {
+		c.app.stats.refused[RefusedClientEvent].Add(1)
 		c.sendError(&pusher.Error{Code: pusher.CodeClientEventLimit, Message: "Client event rejected due to rate limit"})
 		return
 	}

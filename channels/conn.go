@@ -91,6 +91,7 @@ func (c *Conn) cutOff() {
 // slowConsumer counts and logs a client cut off for its backlog (queueOwner).
 func (c *Conn) slowConsumer() {
 	c.srv.stats.SlowConsumers.Add(1)
+	c.app.stats.slowConsumers.Add(1)
 	c.logger().Warn().Int("max_queue_bytes", c.srv.cfg.MaxQueueBytes).Msg("slow consumer disconnected")
 }
 
@@ -123,6 +124,7 @@ func (c *Conn) logger() *zerolog.Logger {
 // that reply is out, then the connection leaves everything it joined.
 func (c *Conn) finish(err error) {
 	c.logEnd(err)
+	c.recordClose(err)
 	var reply []byte
 	var closed ws.CloseReceived
 	var broken *ws.ProtocolError
@@ -182,5 +184,22 @@ func (c *Conn) logEnd(err error) {
 	}
 	if c.srv.log.GetLevel() <= zerolog.DebugLevel {
 		c.logger().Debug().Err(err).Msg("connection ended")
+	}
+}
+
+// recordClose counts the connection's end by close code: the code the server closed it with, else
+// the client's (1005 when its close frame had none), else 0: it dropped without a close frame.
+func (c *Conn) recordClose(err error) {
+	code := c.out.closedWith()
+	var closed ws.CloseReceived
+	if code == 0 && errors.As(err, &closed) {
+		code = closed.Code
+		if code == 0 {
+			code = 1005
+		}
+	}
+	c.app.stats.closed(code)
+	if c.srv.log.GetLevel() <= zerolog.DebugLevel {
+		c.logger().Debug().Int("code", code).Msg("connection closed")
 	}
 }

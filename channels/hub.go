@@ -280,3 +280,22 @@ func (h *hub) each(k channelKey, fn func(*Conn)) {
 	}
 	ch.mu.RUnlock()
 }
+
+// count calls fn with the app and subscriber count of every channel but Herald's internal ones, a
+// shard at a time; fn must not call into the hub.
+func (h *hub) count(fn func(appID string, subs int)) {
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		for k, ch := range sh.channels {
+			if isInternal(k.name) {
+				continue
+			}
+			ch.mu.RLock()
+			n := len(ch.subs)
+			ch.mu.RUnlock()
+			fn(k.app, n)
+		}
+		sh.mu.RUnlock()
+	}
+}

@@ -43,6 +43,8 @@ func (c *Conn) serve() {
 			// Terminated, shutting down or cut off: the client is only waited on for its close reply,
 			// and nothing it sends meanwhile (a sign-in, a client event) takes effect.
 		default:
+			c.app.stats.messagesIn.Add(1)
+			c.app.stats.bytesIn.Add(int64(len(m.Data)))
 			c.handleFrame(m.Data)
 		}
 		if c.ws.ParkIfIdle(c.wake) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -18,6 +19,9 @@ import (
 // restRoutes mounts the REST API under /apps/{appID}: the signed calls, each authenticated first, and
 // the token authorization endpoints, which carry their own credential.
 func (s *Server) restRoutes(r chi.Router) {
+	if s.cfg.Observer != nil {
+		r.Use(s.observeREST)
+	}
 	r.Use(boundRequest(restReadDeadline, restWriteDeadline))
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate)
@@ -131,3 +135,34 @@ func writeError(w http.ResponseWriter, status int, message string) {
 func writeProtocolError(w http.ResponseWriter, perr *pusher.Error) {
 	writeError(w, perr.HTTPStatus(), perr.Message)
 }
+
+// observeREST reports each REST request's route, status and duration to the Observer.
+func (s *Server) observeREST(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		route := "unknown"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = strings.TrimPrefix(rc.RoutePattern(), s.cfg.PathPrefix)
+		}
+		appID := chi.URLParam(r, "appID")
+		if s.apps.byID[appID] == nil {
+			appID = "" // an unknown id must not become a label value
+		}
+		s.cfg.Observer.REST(appID, route, sw.status, time.Since(start))
+	})
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/herald-rt/herald/pusher"
 )
@@ -194,6 +195,9 @@ func (s *Server) attributes(ctx context.Context, a *app, name string, info chann
 func (s *Server) publishTrigger(ctx context.Context, a *app, t trigger) error {
 	for _, ch := range t.channels {
 		m := Message{AppID: a.ID, Channel: ch, Frame: pusher.EventFrame(t.name, ch, t.data, ""), Except: t.except}
+		if s.cfg.Observer != nil && s.publishes.Add(1)%publishSampleEvery == 0 {
+			m.Published = time.Now().UnixNano()
+		}
 		if _, cached := pusher.KindOf(ch); cached {
 			seq, err := s.cache.Set(ctx, a.ID, ch, m.Frame, s.cfg.CacheTTL)
 			if err != nil {

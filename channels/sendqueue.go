@@ -38,6 +38,14 @@ type sendQueue struct {
 	// closeSent records that it went, after which the socket waits for the client's reply.
 	closeSent  bool
 	closeFrame []byte
+	closeCode  int // the code the server closed with (startClose); 0: it did not
+}
+
+// closedWith returns the code the server closed the connection with, or 0.
+func (q *sendQueue) closedWith() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closeCode
 }
 
 // sink is the writing half of a connection's transport.
@@ -148,6 +156,7 @@ func (q *sendQueue) startClose(e *pusher.Error, dropBacklog bool) {
 		return
 	}
 	q.closing = true
+	q.closeCode = e.Code
 	q.closeFrame = ws.ClosePayload(e.Code, e.Message)
 	if dropBacklog {
 		q.dropBacklog()

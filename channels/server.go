@@ -70,6 +70,9 @@ type Config struct {
 	Hooks Hooks
 	// Logger is the server's logger. Nil: nothing is logged.
 	Logger *zerolog.Logger
+	// Observer receives latency measurements (REST requests, sampled publish-to-delivery). Nil: none
+	// is taken. Counts are read with AppStats and Stats.
+	Observer Observer
 	// Now is the clock REST timestamps are checked against. Nil: time.Now.
 	Now func() time.Time
 }
@@ -140,8 +143,9 @@ type Server struct {
 	counts  countThrottle
 	waiters sync.Map // *Conn → chan struct{}, see Conn.gone
 
-	stats    Stats
-	draining atomic.Bool
+	stats     Stats
+	draining  atomic.Bool
+	publishes atomic.Uint64 // REST publishes, for sampling their latency
 }
 
 // Stats are the server's counters, read with atomic loads.
@@ -224,8 +228,16 @@ func (s *Server) deliver(m Message) {
 		})
 		return
 	}
-	if n := s.hub.fanout(&m); n > 0 {
+	n := s.hub.fanout(&m)
+	if n > 0 {
 		s.stats.Deliveries.Add(int64(n))
+		if a := s.apps.byID[m.AppID]; a != nil {
+			a.stats.messagesOut.Add(int64(n))
+			a.stats.bytesOut.Add(int64(n * len(m.Frame)))
+		}
+	}
+	if m.Published != 0 && s.cfg.Observer != nil {
+		s.cfg.Observer.Delivered(m.AppID, time.Since(time.Unix(0, m.Published)))
 	}
 }
 

@@ -24,6 +24,7 @@ func (c *Conn) handleSubscribe(f pusher.ClientFrame) {
 	}
 	if !c.limits.allowSubscribe(monotonic(), c.app.Limits.SubscriptionsPerSecond) {
 		c.srv.stats.SubscribesRefused.Add(1)
+		c.app.stats.refused[RefusedSubscribe].Add(1)
 		c.rejectSubscription(d.Channel, errSubscribeLimit)
 		return
 	}

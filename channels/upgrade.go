@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
 
 	"github.com/herald-rt/herald/channels/internal/ws"
 	"github.com/herald-rt/herald/pusher"
@@ -54,6 +55,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	established := pusher.ConnectionEstablishedFrame(c.id, max(1, int(s.cfg.ActivityTimeout/time.Second)))
 	c.out.wrote(true, sock.Write(ws.Frame{Op: ws.OpText, Data: established}))
 	s.stats.ConnectionsAccepted.Add(1)
+	c.app.stats.opened.Add(1)
+	if s.log.GetLevel() <= zerolog.DebugLevel {
+		c.logger().Debug().Str("remote_addr", r.RemoteAddr).Msg("connection opened")
+	}
 	// Until the client sends something the connection needs no reader; where it cannot park, the reader
 	// gets a goroutine of its own, since net/http's has a deep stack and holds the request.
 	if !sock.ParkIfIdle(c.wake) {

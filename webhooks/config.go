@@ -51,6 +51,17 @@ type Config struct {
 	// Logger receives failures, drops and endpoint state changes; nothing is logged per webhook above
 	// Debug. Nil: nothing is logged.
 	Logger *zerolog.Logger
+	// Observer is told of every attempt and drop, by app, for metrics. Nil: only Stats counts them.
+	Observer Observer
+}
+
+// Observer receives the dispatcher's measurements by app. Its methods are called from the
+// dispatcher's goroutines, sometimes under its lock: they must be quick and must not call back.
+type Observer interface {
+	// Attempt reports one request: whether the endpoint answered 2xx, and how long it took.
+	Attempt(appID string, delivered bool, d time.Duration)
+	// Dropped reports events given up on.
+	Dropped(appID string, reason DropReason, events int)
 }
 
 // App is one app's webhook setup.

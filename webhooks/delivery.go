@@ -179,7 +179,7 @@ func (d *Dispatcher) giveUp(ep *endpoint, j *job, now time.Time) {
 	ep.job = nil
 	d.jobs--
 	releaseAll(j.acks)
-	d.stats.drop(DropRetryExpired, len(j.events))
+	d.countDrop(ep.app.ID, DropRetryExpired, len(j.events))
 	d.log.Warn().Str("app_id", ep.app.ID).Str("url", ep.url).Err(j.err).Str("reason", string(DropRetryExpired)).
 		Int("attempts", j.attempts).Int("events", len(j.events)).Dur("retry_for", d.cfg.RetryFor).
 		Msg("webhook dropped: the endpoint failed for the whole retry window")
@@ -199,7 +199,7 @@ func (d *Dispatcher) giveUp(ep *endpoint, j *job, now time.Time) {
 		behind++
 	}
 	if behind > 0 {
-		d.stats.drop(DropRetryExpired, behind)
+		d.countDrop(ep.app.ID, DropRetryExpired, behind)
 		d.log.Warn().Str("app_id", ep.app.ID).Str("url", ep.url).Str("reason", string(DropRetryExpired)).Int("events", behind).
 			Msg("webhooks dropped behind a failing request: expired while waiting, or removals of additions never delivered")
 	}
@@ -226,7 +226,11 @@ func (d *Dispatcher) worker() {
 			err = j.encode()
 		}
 		if err == nil {
+			start := time.Now()
 			err = d.post(j)
+			if d.cfg.Observer != nil {
+				d.cfg.Observer.Attempt(j.ep.app.ID, err == nil, time.Since(start))
+			}
 		}
 		j.err = err
 		d.results <- j

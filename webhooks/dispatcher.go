@@ -164,13 +164,13 @@ func (d *Dispatcher) Emit(appID string, e pusher.WebhookEvent) {
 		return
 	}
 	if d.closed.Load() { // without waiting for the lock, which Shutdown's flush holds for a while
-		d.stats.drop(DropShutdown, 1)
+		d.countDrop(appID, DropShutdown, 1)
 		return
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed.Load() {
-		d.stats.drop(DropShutdown, 1)
+		d.countDrop(appID, DropShutdown, 1)
 		return
 	}
 	d.handle(a, e, d.clock.Now())
@@ -336,7 +336,7 @@ func (d *Dispatcher) abort(ctx context.Context) error {
 				continue
 			}
 			lost += events
-			d.stats.drop(DropShutdown, events)
+			d.countDrop(a.ID, DropShutdown, events)
 			d.log.Warn().Str("app_id", a.ID).Str("url", ep.url).Str("reason", string(DropShutdown)).
 				Int("events", events).Msg("webhooks undelivered at shutdown: dropped")
 		}

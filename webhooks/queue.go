@@ -250,7 +250,7 @@ func (d *Dispatcher) discard(ep *endpoint, w *waiting) {
 // dropped counts an event given up on under pressure and logs it, at most every 10 s per endpoint
 // and reason, with the number held back since.
 func (d *Dispatcher) dropped(ep *endpoint, reason DropReason, e pusher.WebhookEvent) {
-	d.stats.drop(reason, 1)
+	d.countDrop(ep.app.ID, reason, 1)
 	t, msg := &ep.fullLog, "webhook endpoint queue full: event dropped"
 	if reason == DropShed {
 		t, msg = &ep.shedLog, "webhook endpoint queue full: a lower-value event was shed for a more valuable one"

@@ -66,6 +66,14 @@ type counters struct {
 	dropped                             [4]atomic.Int64 // indexed like DropReasons
 }
 
+// countDrop counts events of an app given up on, in Stats and for the Observer.
+func (d *Dispatcher) countDrop(appID string, r DropReason, events int) {
+	d.stats.drop(r, events)
+	if d.cfg.Observer != nil {
+		d.cfg.Observer.Dropped(appID, r, events)
+	}
+}
+
 func (c *counters) drop(r DropReason, events int) {
 	for i, known := range DropReasons {
 		if known == r {

@@ -32,8 +32,12 @@ type Broker struct {
 	mu        sync.RWMutex
 	listening map[string]*listener // by pub/sub channel name
 
-	lastProbe atomic.Int64 // unix nanoseconds the last probe came back
-	connected atomic.Bool
+	lastProbe  atomic.Int64 // unix nanoseconds the last probe came back
+	probeSent  atomic.Int64 // unix nanoseconds the last probe was published
+	probeRTT   atomic.Int64 // nanoseconds the last probe took to come back: the pub/sub path's lag
+	connected  atomic.Bool
+	reconnects atomic.Int64 // subscriber connections made after the first
+	pubErrors  atomic.Int64 // publishes Redis did not take
 }
 
 // listener is one pub/sub channel the node listens to, counted per local subscription.
@@ -71,7 +75,11 @@ func (b *Broker) Publish(ctx context.Context, m channels.Message) error {
 	defer cancel()
 	env := appendEnvelope(make([]byte, 0, len(m.Frame)+48), &m)
 	cmd := b.cl.client.B().Publish().Channel(b.cl.keys.pubsub(m.AppID, m.Channel)).Message(rueidis.BinaryString(env)).Build()
-	return b.cl.client.Do(ctx, cmd).Error()
+	err := b.cl.client.Do(ctx, cmd).Error()
+	if err != nil {
+		b.pubErrors.Add(1)
+	}
+	return err
 }
 
 // Listen implements channels.Broker. The first Listen of a channel subscribes to it, and returns once
@@ -163,7 +171,9 @@ func (b *Broker) Healthy() error {
 
 func (b *Broker) onMessage(m rueidis.PubSubMessage) {
 	if m.Channel == b.cl.keys.probe(b.cl.cfg.NodeID) {
-		b.lastProbe.Store(time.Now().UnixNano())
+		now := time.Now().UnixNano()
+		b.lastProbe.Store(now)
+		b.probeRTT.Store(now - b.probeSent.Load())
 		return
 	}
 	b.mu.RLock()
@@ -188,6 +198,7 @@ func (b *Broker) onMessage(m rueidis.PubSubMessage) {
 // connection's outcome.
 func (b *Broker) run(ready chan<- error) {
 	backoff := newBackoff()
+	first := true
 	probes := time.NewTicker(time.Second)
 	defer probes.Stop()
 	for b.cl.ctx.Err() == nil {
@@ -202,6 +213,10 @@ func (b *Broker) run(ready chan<- error) {
 			continue
 		}
 		backoff.reset()
+		if !first {
+			b.reconnects.Add(1)
+		}
+		first = false
 		b.cl.log.Info().Msg("redis pub/sub: subscribed")
 		b.probe()
 	live:
@@ -262,5 +277,6 @@ func (b *Broker) connect() (<-chan error, error) {
 func (b *Broker) probe() {
 	ctx, cancel := context.WithTimeout(b.cl.ctx, b.cl.cfg.CallTimeout)
 	defer cancel()
+	b.probeSent.Store(time.Now().UnixNano())
 	_ = b.cl.client.Do(ctx, b.cl.client.B().Publish().Channel(b.cl.keys.probe(b.cl.cfg.NodeID)).Message("p").Build()).Error()
 }

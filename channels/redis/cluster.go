@@ -59,9 +59,10 @@ type Cluster struct {
 	local Local    // set by Start
 	hooks Webhooks // set by Start; nil: no webhooks
 
-	// The outbox consumer runs until Leave (or Close) stops it.
-	stopOutbox context.CancelFunc
-	outboxDone chan struct{}
+	// The outbox consumer reads until Leave (or Close) calls stopReading, and holds the lease until
+	// what it handed over is done, or Close; outboxDone is closed when it has let the lease go.
+	stopReading context.CancelFunc
+	outboxDone  chan struct{}
 	// inFlight holds the outbox entries handed to the dispatcher and not acknowledged yet (app and
 	// entry id), so that none is handed over twice when this node reads them again (taking the
 	// lease back, or claiming what idled). Guarded by inFlightMu; at most about maxInFlight.
@@ -69,6 +70,13 @@ type Cluster struct {
 	inFlight   map[string]struct{}
 
 	departed *departures // removals Redis never heard of, for the reconcile loop to report
+
+	mended atomic.Int64 // records the reconcile loop mended, ever
+
+	// chores runs evictions and restores off the heartbeat (see chore); restoring is set from a
+	// reset's detection until its restore is done.
+	chores    chan func()
+	restoring atomic.Bool
 
 	// leaving is set by Leave: the node has removed itself, and its loops must not find it evicted
 	// and register it again.
@@ -115,7 +123,7 @@ func Open(cfg Config) (*Cluster, error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	cl := &Cluster{cfg: cfg, client: client, keys: keys{cfg.Prefix}, scripts: loadScripts(), ctx: ctx, stop: stop,
-		inFlight: make(map[string]struct{}), departed: newDepartures()}
+		inFlight: make(map[string]struct{}), departed: newDepartures(), chores: make(chan func(), 16)}
 	cl.log = zerolog.Nop()
 	if cfg.Logger != nil {
 		cl.log = cfg.Logger.With().Str("node_id", cfg.NodeID).Logger()
@@ -142,21 +150,22 @@ func (cl *Cluster) Start(local Local, hooks Webhooks, apps []string) error {
 	cl.local, cl.hooks = local, hooks
 	ctx, cancel := context.WithTimeout(cl.ctx, 30*time.Second)
 	defer cancel()
-	if _, err := cl.evict(ctx, cl.cfg.NodeID); err != nil {
+	if _, err := cl.evict(ctx, cl.cfg.NodeID, anyToken); err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
 	if err := cl.register(ctx); err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
 	cl.healthySince.Store(time.Now().UnixNano())
-	cl.wg.Add(2)
+	cl.wg.Add(3)
 	go cl.liveness()
 	go cl.reconcileLoop()
-	var octx context.Context
-	octx, cl.stopOutbox = context.WithCancel(cl.ctx)
+	go cl.runChores()
+	var readCtx context.Context
+	readCtx, cl.stopReading = context.WithCancel(cl.ctx)
 	cl.outboxDone = make(chan struct{})
 	if hooks != nil {
-		go cl.deliverOutbox(octx, apps)
+		go cl.deliverOutbox(readCtx, apps)
 	} else {
 		close(cl.outboxDone)
 	}
@@ -165,27 +174,28 @@ func (cl *Cluster) Start(local Local, hooks Webhooks, apps []string) error {
 
 // Leave takes the node out of the cluster at once (a graceful shutdown), so the others need not wait
 // out the node timeout: it removes the node's records (what its sockets left goes through the
-// outbox as usual) and stops reading the outbox, handing the webhook lease on. The dispatcher may
-// then finish what it was handed, whose acknowledgements still reach Redis until Close.
+// outbox as usual) and stops reading the outbox. It keeps the webhook lease while the dispatcher
+// finishes what it was handed (or until Close), so that the next holder neither sends those events
+// again nor sends later ones before them.
 func (cl *Cluster) Leave(ctx context.Context) error {
 	cl.leaving.Store(true)
-	_, err := cl.evict(ctx, cl.cfg.NodeID)
-	cl.endOutbox()
+	_, err := cl.evict(ctx, cl.cfg.NodeID, anyToken)
+	if cl.stopReading != nil {
+		cl.stopReading()
+	}
 	return err
 }
 
-func (cl *Cluster) endOutbox() {
-	if cl.stopOutbox != nil {
-		cl.stopOutbox()
+// Close stops the node's loops, lets the webhook lease go, and closes the connections. Call Leave
+// first to leave the cluster at once; otherwise the others evict the node after the node timeout.
+func (cl *Cluster) Close() {
+	if cl.stopReading != nil {
+		cl.stopReading()
+	}
+	cl.stop()
+	if cl.outboxDone != nil {
 		<-cl.outboxDone
 	}
-}
-
-// Close stops the node's loops and closes the connections. Call Leave first to leave the cluster at
-// once; otherwise the others evict the node after the node timeout.
-func (cl *Cluster) Close() {
-	cl.endOutbox()
-	cl.stop()
 	cl.wg.Wait()
 	cl.client.Close()
 }
@@ -207,12 +217,15 @@ type registration struct {
 	at           time.Time
 }
 
-// evict removes every record of a node, a batch per round trip, and tells the watchers of the users
-// it took offline.
-func (cl *Cluster) evict(ctx context.Context, node string) (int, error) {
+// anyToken evicts a node whatever its registration: this process's own id at start and at Leave.
+const anyToken = "*"
+
+// evict removes every record of a node registered under token, a batch per round trip, and tells
+// the watchers of the users it took offline. It stops early if the node registered again.
+func (cl *Cluster) evict(ctx context.Context, node, token string) (int, error) {
 	total := 0
 	for {
-		vals, err := cl.run(ctx, cl.scripts.evict, node, "200", cl.delayMS()).ToArray()
+		vals, err := cl.run(ctx, cl.scripts.evict, node, "200", cl.delayMS(), token).ToArray()
 		if err != nil || len(vals) == 0 {
 			return total, errOr(err)
 		}
@@ -275,3 +288,40 @@ func (b *backoff) wait(ctx context.Context) {
 }
 
 var errClosed = errors.New("redis: cluster closed")
+
+// Stats is a snapshot of the node's cluster counters, for metrics.
+type Stats struct {
+	Healthy          bool          // the node hears the cluster (see Broker.Healthy)
+	PubSubReconnects int64         // subscriber connections made after the first
+	PublishErrors    int64         // publishes Redis did not take (answered 503)
+	ProbeLag         time.Duration // the last pub/sub probe's round trip
+	InboxBytes       int64         // received and not yet delivered
+	InboxDropped     int64         // dropped past the inbox's bound
+	Mended           int64         // records the anti-entropy pass mended
+}
+
+// Stats reads the node's counters.
+func (cl *Cluster) Stats() Stats {
+	b := cl.broker
+	st := Stats{Healthy: b.Healthy() == nil, PubSubReconnects: b.reconnects.Load(), PublishErrors: b.pubErrors.Load(),
+		ProbeLag: time.Duration(b.probeRTT.Load()), Mended: cl.mended.Load()}
+	if b.inbox != nil {
+		st.InboxBytes, st.InboxDropped = b.inbox.queued.Load(), b.inbox.dropped.Load()
+	}
+	return st
+}
+
+// Nodes lists the nodes registered in the cluster, by id, with when each last beat.
+func (cl *Cluster) Nodes(ctx context.Context) (map[string]time.Time, error) {
+	ctx, cancel := cl.call(ctx)
+	defer cancel()
+	vals, err := cl.client.Do(ctx, cl.client.B().Zrange().Key(cl.keys.global("nodes")).Min("0").Max("-1").Withscores().Build()).AsZScores()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]time.Time, len(vals))
+	for _, v := range vals {
+		out[v.Member] = time.UnixMilli(int64(v.Score))
+	}
+	return out, nil
+}

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"reflect"
 	"strconv"
 	"sync"
 	"testing"
@@ -304,4 +305,188 @@ func TestDeparturesSurviveARedisRestart(t *testing.T) {
 	}
 	subscribe(t, n2, channels.Subscription{AppID: "a", Channel: "marker", SocketID: "3.3"})
 	n1.hooks.expect(t, "channel_occupied:marker") // nothing else came before it
+}
+
+// TestSubscribeAgainAfterAFailedLeave: a socket whose unsubscribe failed and which then subscribed
+// again holds the subscription: reporting the remembered departure must not remove it.
+func TestSubscribeAgainAfterAFailedLeave(t *testing.T) {
+	r := redistest.Start(t)
+	n := startNode(t, r, "n1", true)
+	s := channels.Subscription{AppID: "a", Channel: "presence-x", SocketID: "1.1", Member: &pusher.Member{UserID: "u1"}}
+	subscribe(t, n, s)
+	n.hooks.expect(t, "channel_occupied:presence-x", "member_added:presence-x:u1")
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := n.Channels().Unsubscribe(cancelled, s); err == nil {
+		t.Fatal("unsubscribing with a cancelled context succeeded")
+	}
+	subscribe(t, n, s)
+	n.local.hold(s)
+	n.reportDepartures(ctx(t), map[subKey]bool{{"a", "presence-x", "1.1"}: true}, time.Now())
+	if got := info(t, n, "presence-x"); got.Subscriptions != 1 || got.Users != 1 {
+		t.Fatalf("the subscription held again has %d subscriptions and %d users recorded, want 1 and 1", got.Subscriptions, got.Users)
+	}
+}
+
+// TestLeaveInARedisThatLostItsData: Redis loses its data (FLUSHALL, as a failover to an empty
+// replica) and a socket leaves before the nodes have noticed: its leave finds no record, and the
+// departure is reported once every node has recorded its sockets again: member_removed for its
+// user, no channel_vacated (another node's member stays), nothing else.
+func TestLeaveInARedisThatLostItsData(t *testing.T) {
+	r := redistest.Start(t)
+	quick := func(c *Config) { c.NodeTimeout, c.ReconcileInterval = 1200*time.Millisecond, time.Millisecond }
+	n1 := startNode(t, r, "n1", true, quick)
+	n2 := startNode(t, r, "n2", false, quick)
+	gone := channels.Subscription{AppID: "a", Channel: "presence-f", SocketID: "1.1", Member: &pusher.Member{UserID: "u1"}}
+	stays := channels.Subscription{AppID: "a", Channel: "presence-f", SocketID: "2.2", Member: &pusher.Member{UserID: "u2"}}
+	n1.local.hold(gone)
+	n2.local.hold(stays)
+	subscribe(t, n1, gone)
+	subscribe(t, n2, stays)
+	n1.hooks.expect(t, "channel_occupied:presence-f", "member_added:presence-f:u1", "member_added:presence-f:u2")
+	if err := n1.client.Do(ctx(t), n1.client.B().Flushall().Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	n1.local.hold()
+	if _, err := n1.Channels().Unsubscribe(ctx(t), gone); err != nil {
+		t.Fatal(err)
+	}
+	n1.hooks.expect(t, "member_removed:presence-f:u1")
+	subscribe(t, n2, channels.Subscription{AppID: "a", Channel: "marker", SocketID: "3.3"})
+	n1.hooks.expect(t, "channel_occupied:marker")
+}
+
+// TestReleaseNeverGoesBelowZero: a node evicted while alive closes its connections afterwards; their
+// releases find no count to uncount, and the app's max_connections still holds for the cluster.
+func TestReleaseNeverGoesBelowZero(t *testing.T) {
+	r := redistest.Start(t)
+	n1 := startNode(t, r, "n1", false)
+	n2 := startNode(t, r, "n2", false)
+	for range 3 {
+		if ok, err := n1.Quota().Admit(ctx(t), "a", 3); !ok || err != nil {
+			t.Fatalf("admit: %v %v", ok, err)
+		}
+	}
+	if _, err := n2.evict(ctx(t), "n1", anyToken); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		n1.Quota().Release(ctx(t), "a")
+	}
+	admitted := 0
+	for range 10 {
+		if ok, _ := n2.Quota().Admit(ctx(t), "a", 3); ok {
+			admitted++
+		}
+	}
+	if admitted != 3 {
+		t.Fatalf("admitted %d of 10 with max_connections 3 after the evicted node's releases", admitted)
+	}
+}
+
+// TestEvictStopsAtANewRegistration: a reaper that found a registration dead removes nothing once
+// the node has registered again (it was only paused): neither its registration nor its records.
+func TestEvictStopsAtANewRegistration(t *testing.T) {
+	r := redistest.Start(t)
+	n1 := startNode(t, r, "n1", false)
+	n2 := startNode(t, r, "n2", false)
+	subscribe(t, n1, channels.Subscription{AppID: "a", Channel: "room", SocketID: "1.1"})
+	if n, err := n2.evict(ctx(t), "n1", "a-token-from-before"); err != nil || n != 0 {
+		t.Fatalf("evicting an old registration removed %d records (%v), want none", n, err)
+	}
+	if got := info(t, n1, "room"); got.Subscriptions != 1 {
+		t.Fatalf("n1's subscription is gone: %d", got.Subscriptions)
+	}
+	if registered, err := n1.registered(ctx(t)); err != nil || !registered {
+		t.Fatalf("n1's registration is gone (%v)", err)
+	}
+	if n, err := n2.evict(ctx(t), "n1", n1.reg.Load().token); err != nil || n != 1 {
+		t.Fatalf("evicting the current registration removed %d records (%v), want 1", n, err)
+	}
+}
+
+// heldHooks keeps what the outbox hands over without finishing it, until the test releases it.
+type heldHooks struct {
+	mu       sync.Mutex
+	got      []string
+	dones    []func()
+	released bool
+}
+
+func (h *heldHooks) Deliver(_ string, e pusher.WebhookEvent, done func()) {
+	h.mu.Lock()
+	h.got = append(h.got, describe(e))
+	if !h.released {
+		h.dones = append(h.dones, done)
+		h.mu.Unlock()
+		return
+	}
+	h.mu.Unlock()
+	done()
+}
+
+func (h *heldHooks) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.got)
+}
+
+// release acknowledges everything handed over, and from then on each event at once.
+func (h *heldHooks) release() {
+	h.mu.Lock()
+	dones := h.dones
+	h.dones, h.released = nil, true
+	h.mu.Unlock()
+	for _, done := range dones {
+		done()
+	}
+}
+
+// TestLeaveKeepsTheLeaseUntilDelivered: a node that leaves while its dispatcher still holds events
+// keeps the webhook lease until they are delivered, so the next holder neither sends them again
+// nor sends later events first: each event goes out once, in order, from one node at a time.
+func TestLeaveKeepsTheLeaseUntilDelivered(t *testing.T) {
+	r := redistest.Start(t)
+	cl, err := Open(Config{URL: r.URL(), NodeID: "n1", NodeTimeout: time.Second, ReconcileInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := &heldHooks{}
+	if err := cl.broker.Start(func(channels.Message) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Start(newFakeLocal(), held, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	n1 := &testNode{Cluster: cl, local: newFakeLocal()}
+	subscribe(t, n1, channels.Subscription{AppID: "a", Channel: "first", SocketID: "1.1"})
+	for deadline := time.Now().Add(waitLimit); held.count() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("n1 never read the outbox")
+		}
+		time.Sleep(10 * time.Millisecond) // polling what the outbox handed over, with a deadline
+	}
+	n2 := startNode(t, r, "n2", true, func(c *Config) { c.NodeTimeout = time.Second })
+	if err := cl.Leave(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	subscribe(t, n2, channels.Subscription{AppID: "a", Channel: "later", SocketID: "2.2"})
+	if holder, err := cl.client.Do(ctx(t), cl.client.B().Get().Key("herald:lease").Build()).ToString(); err != nil || holder != "n1" {
+		t.Fatalf("the lease is held by %q (%v) while n1 still has an undelivered event, want n1", holder, err)
+	}
+	held.release()
+	subscribe(t, n2, channels.Subscription{AppID: "a", Channel: "marker", SocketID: "3.3"})
+	var fromN2 []string
+	for e := ""; e != "channel_occupied:marker"; {
+		e = describe(n2.hooks.next(t))
+		fromN2 = append(fromN2, e)
+	}
+	held.mu.Lock()
+	all := append(append([]string{}, held.got...), fromN2...)
+	held.mu.Unlock()
+	want := []string{"channel_occupied:first", "channel_vacated:first", "channel_occupied:later", "channel_occupied:marker"}
+	if !reflect.DeepEqual(all, want) {
+		t.Fatalf("n1 delivered %v, then n2 %v; want %v between them, once each, in order", held.got, fromN2, want)
+	}
 }

@@ -11,10 +11,11 @@ import (
 // A message crosses Redis pub/sub as one text envelope: a header line, then the frame's exact bytes,
 // which every node hands to its subscribers unchanged (encoded once, on the publishing node):
 //
-//	H1 <flags> <except> <roster> <cached> <count>\n<frame>
+//	H1 <flags> <except> <roster> <cached> <count>[ <published>]\n<frame>
 //
-// flags is 1 for a terminate, except a socket id or "-", and roster, cached and count the versions
-// of channels.Message. The transition scripts build the same header (common.lua's announce).
+// flags is 1 for a terminate, except a socket id or "-", roster, cached and count the versions of
+// channels.Message, and published its sampling time, present only when set. The transition scripts
+// build the same header, without published (common.lua's announce).
 
 const envelopeVersion = "H1 "
 
@@ -38,6 +39,10 @@ func appendEnvelope(b []byte, m *channels.Message) []byte {
 		b = append(b, ' ')
 		b = strconv.AppendUint(b, v, 10)
 	}
+	if m.Published > 0 {
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, m.Published, 10)
+	}
 	b = append(b, '\n')
 	return append(b, m.Frame...)
 }
@@ -53,8 +58,15 @@ func parseEnvelope(msg []byte, m *channels.Message) error {
 		return errEnvelope
 	}
 	fields := bytes.Fields(msg[len(envelopeVersion):nl])
-	if len(fields) != 5 {
+	if len(fields) != 5 && len(fields) != 6 {
 		return errEnvelope
+	}
+	if len(fields) == 6 {
+		n, err := strconv.ParseInt(string(fields[5]), 10, 64)
+		if err != nil || n <= 0 {
+			return errEnvelope
+		}
+		m.Published = n
 	}
 	switch string(fields[0]) {
 	case "0":

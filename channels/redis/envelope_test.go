@@ -15,6 +15,7 @@ func FuzzParseEnvelope(f *testing.F) {
 		{Except: "123.456", Roster: 7, Frame: []byte(`{"event":"pusher_internal:member_added"}`)},
 		{Terminate: true},
 		{Cached: 3, Count: 9, Frame: []byte("line\nbreaks\nkept")},
+		{Published: 1796674311000000000, Frame: []byte(`{}`)},
 	} {
 		f.Add(appendEnvelope(nil, &m))
 	}
@@ -31,7 +32,7 @@ func FuzzParseEnvelope(f *testing.F) {
 			t.Fatalf("re-encoded envelope %q does not parse: %v", again, err)
 		}
 		if !bytes.Equal(m2.Frame, m.Frame) || m2.Except != m.Except || m2.Terminate != m.Terminate ||
-			m2.Roster != m.Roster || m2.Cached != m.Cached || m2.Count != m.Count {
+			m2.Roster != m.Roster || m2.Cached != m.Cached || m2.Count != m.Count || m2.Published != m.Published {
 			t.Fatalf("%q parsed as %+v, re-encoded as %+v", msg, m, m2)
 		}
 	})

@@ -2,6 +2,8 @@ package redis
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-rt/herald/channels"
@@ -61,37 +63,73 @@ func (cl *Cluster) liveness() {
 			if time.Since(time.Unix(0, cl.healthySince.Load())) < cl.cfg.NodeTimeout {
 				continue // others may not have had their chance to beat since Redis came back
 			}
-			for _, v := range vals[1:] {
-				if node, _ := v.ToString(); node != cl.cfg.NodeID {
-					cl.reap(node)
+			for i := 1; i+1 < len(vals); i += 2 {
+				node, _ := vals[i].ToString()
+				token, _ := vals[i+1].ToString()
+				if node != cl.cfg.NodeID {
+					cl.chore(func() { cl.reap(node, token) })
 				}
 			}
 		case "fenced":
 			cl.log.Error().Msg("redis: this node was declared dead and evicted (paused or partitioned for longer than the node timeout); closing its connections with 4200 so its clients join again")
 			cl.local.Reconnect()
 			cl.departed.clear() // the eviction removed those records, and reported their departures
-			cl.reregister()
+			if cl.reregister() {
+				cl.chore(cl.recordConns) // the eviction removed its counts; its connections count until they close
+			}
 		case "reset":
+			if !cl.restoring.CompareAndSwap(false, true) {
+				continue // a restore is under way
+			}
 			cl.log.Warn().Msg("redis: the cluster's data is gone (Redis restarted empty or failed over); re-recording this node's sockets")
-			cl.reregister()
-			cl.restore()
+			if !cl.reregister() || !cl.chore(cl.restore) {
+				cl.restoring.Store(false) // tried again at the next heartbeat
+			}
 		}
 	}
 }
 
-func (cl *Cluster) reregister() {
+// chore runs f on the chores goroutine, so that a long eviction or restore never delays a
+// heartbeat, and reports whether it was queued (not when chores are full: the next heartbeat asks
+// again).
+func (cl *Cluster) chore(f func()) bool {
+	select {
+	case cl.chores <- f:
+		return true
+	default:
+		return false
+	}
+}
+
+// runChores runs the chores one at a time until Close.
+func (cl *Cluster) runChores() {
+	defer cl.wg.Done()
+	for {
+		select {
+		case <-cl.ctx.Done():
+			return
+		case f := <-cl.chores:
+			f()
+		}
+	}
+}
+
+func (cl *Cluster) reregister() bool {
 	ctx, cancel := context.WithTimeout(cl.ctx, 10*time.Second)
 	defer cancel()
 	if err := cl.register(ctx); err != nil {
 		cl.log.Error().Err(err).Msg("redis: cannot register this node again; retrying at the next heartbeat")
+		return false
 	}
+	return true
 }
 
-// reap evicts a dead node. Every survivor may try at once: evict.lua takes each record once.
-func (cl *Cluster) reap(node string) {
+// reap evicts a dead node's registration token. Every survivor may try at once: evict.lua takes
+// each record once, and stops if the node registered again.
+func (cl *Cluster) reap(node, token string) {
 	ctx, cancel := context.WithTimeout(cl.ctx, 30*time.Second)
 	defer cancel()
-	n, err := cl.evict(ctx, node)
+	n, err := cl.evict(ctx, node, token)
 	if err != nil {
 		cl.log.Error().Err(err).Str("dead_node", node).Msg("redis: evicting a dead node failed; retrying at the next heartbeat")
 		return
@@ -100,25 +138,78 @@ func (cl *Cluster) reap(node string) {
 }
 
 // restore re-records everything this node holds, quietly: nothing changed for the clients, so
-// nothing is announced and no webhook is due. A subscription that ends while it runs may have left
-// before it was re-recorded; a second look at what the node holds removes those again, so none is
-// left behind.
+// nothing is announced and no webhook is due. It runs restoreWorkers joins at once (rueidis
+// pipelines them), on the chores goroutine while the heartbeat goes on. A subscription that ends
+// while it runs finds no record, and is remembered as a departure (restoring is set), reported
+// once every node has restored; a second look at what the node holds removes what was re-recorded
+// after its socket left, quietly, since that departure is the one remembered.
 func (cl *Cluster) restore() {
-	ctx, cancel := context.WithTimeout(cl.ctx, time.Minute)
+	defer cl.restoring.Store(false)
+	ctx, cancel := context.WithTimeout(cl.ctx, 10*time.Minute)
 	defer cancel()
 	before := cl.holdings()
-	failed := 0
+	var failed atomic.Int64
+	work := make(chan func(), restoreWorkers)
+	var wg sync.WaitGroup
+	for range restoreWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range work {
+				f()
+			}
+		}()
+	}
 	for s := range before.subs {
-		if _, err := cl.join(ctx, before.sub(s), true); err != nil {
-			failed++
+		work <- func() {
+			if _, err := cl.join(ctx, before.sub(s), true); err != nil {
+				failed.Add(1)
+			}
 		}
 	}
 	for u := range before.users {
-		if _, err := (Users{cl}).Connect(ctx, u.app, u.user, u.socket); err != nil {
-			failed++
+		work <- func() {
+			if _, err := (Users{cl}).Connect(ctx, u.app, u.user, u.socket); err != nil {
+				failed.Add(1)
+			}
 		}
 	}
-	for app, n := range before.conns {
+	close(work)
+	wg.Wait()
+	failed.Add(int64(cl.setConns(ctx, before.conns)))
+	after := cl.holdings()
+	for s := range before.subs {
+		if _, held := after.subs[s]; !held {
+			_, _, _ = cl.leave(ctx, s.app, s.channel, s.socket, true)
+		}
+	}
+	for u := range before.users {
+		if _, held := after.users[u]; !held {
+			_, _, _ = cl.disconnect(ctx, u.app, u.user, u.socket)
+		}
+	}
+	ev := cl.log.Info()
+	if n := failed.Load(); n > 0 {
+		ev = cl.log.Error().Int64("failed", n)
+	}
+	ev.Int("subscriptions", len(before.subs)).Int("signed_in", len(before.users)).Msg("redis: re-recorded this node's sockets")
+}
+
+// restoreWorkers is how many joins a restore has in flight at once.
+const restoreWorkers = 32
+
+// recordConns records this node's connection counts again, after an eviction removed them.
+func (cl *Cluster) recordConns() {
+	ctx, cancel := context.WithTimeout(cl.ctx, time.Minute)
+	defer cancel()
+	if n := cl.setConns(ctx, cl.holdings().conns); n > 0 {
+		cl.log.Error().Int("failed", n).Msg("redis: cannot record this node's connection counts; the anti-entropy pass retries")
+	}
+}
+
+// setConns records this node's connection count of each app, and returns how many it could not.
+func (cl *Cluster) setConns(ctx context.Context, conns map[string]int) (failed int) {
+	for app, n := range conns {
 		k := cl.keys.app(app, "conns")
 		err := cl.client.Do(ctx, cl.client.B().Hset().Key(k).FieldValue().FieldValue(cl.cfg.NodeID, itoa(int64(n))).Build()).Error()
 		if err == nil {
@@ -128,22 +219,7 @@ func (cl *Cluster) restore() {
 			failed++
 		}
 	}
-	after := cl.holdings()
-	for s := range before.subs {
-		if _, held := after.subs[s]; !held {
-			_, _ = cl.leave(ctx, s.app, s.channel, s.socket, true)
-		}
-	}
-	for u := range before.users {
-		if _, held := after.users[u]; !held {
-			_, _ = (Users{cl}).Disconnect(ctx, u.app, u.user, u.socket)
-		}
-	}
-	ev := cl.log.Info()
-	if failed > 0 {
-		ev = cl.log.Error().Int("failed", failed)
-	}
-	ev.Int("subscriptions", len(before.subs)).Int("signed_in", len(before.users)).Msg("redis: re-recorded this node's sockets")
+	return failed
 }
 
 // holdings is a snapshot of what the node's server holds (Local.Records), as sets.

@@ -33,35 +33,43 @@ const (
 // acknowledged: delivery is at least once. It claims only entries idle for a node timeout, and
 // claims again every node timeout, so that a holder that lost the lease for a moment while it
 // was still delivering (a slow Redis) finishes its own entries rather than see them sent twice.
-func (cl *Cluster) deliverOutbox(ctx context.Context, apps []string) {
+//
+// Once reading stops (Leave), a holder keeps the lease until its dispatcher is done with what it
+// was handed, then lets it go; Close ends the loop whatever is left.
+func (cl *Cluster) deliverOutbox(reading context.Context, apps []string) {
 	defer close(cl.outboxDone)
 	holding := false
 	var claimed time.Time
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	lease := cl.keys.global("lease")
-	for ctx.Err() == nil {
+	for cl.ctx.Err() == nil {
+		if reading.Err() != nil && !holding {
+			return // leaving, and not the holder: it must not take the lease now
+		}
 		callCtx, cancel := cl.call(cl.ctx)
-		got, err := cl.holdLease(callCtx, lease)
+		got, err := cl.run(callCtx, cl.scripts.lease, cl.cfg.NodeID, itoa(cl.cfg.NodeTimeout.Milliseconds())).AsInt64()
 		cancel()
 		switch {
-		case err != nil:
+		case err != nil || got == 0:
 			holding = false
-		case got && !holding:
+		case reading.Err() != nil:
+			if cl.inFlightCount() == 0 {
+				cl.releaseLease()
+				return
+			}
+		case !holding:
 			holding = true
 			cl.log.Info().Msg("redis: this node delivers the cluster's webhooks")
 			cl.claim(apps)
 			claimed = time.Now()
-		case got && time.Since(claimed) >= cl.cfg.NodeTimeout:
+		case time.Since(claimed) >= cl.cfg.NodeTimeout:
 			cl.claimIdle(apps)
 			claimed = time.Now()
-		case !got:
-			holding = false
 		}
-		if !holding || cl.inFlightCount() >= maxInFlight {
+		if !holding || reading.Err() != nil || cl.inFlightCount() >= maxInFlight {
 			select {
 			case <-tick.C:
-			case <-ctx.Done():
+			case <-cl.ctx.Done():
 			}
 			continue
 		}
@@ -73,29 +81,16 @@ func (cl *Cluster) deliverOutbox(ctx context.Context, apps []string) {
 		cl.read(apps, ">", 250*time.Millisecond)
 	}
 	if holding {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		// Hand the lease on at once (only if still ours).
-		_ = cl.client.Do(ctx, cl.client.B().Eval().Script(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`).
-			Numkeys(1).Key(lease).Arg(cl.cfg.NodeID).Build()).Error()
+		cl.releaseLease()
 	}
 }
 
-// holdLease takes or renews the lease, and reports whether this node holds it. The lease lasts the
-// node timeout: a holder that crashes stalls the cluster's webhooks no longer than it takes the
-// others to notice its death and reap its sockets.
-func (cl *Cluster) holdLease(ctx context.Context, lease string) (bool, error) {
-	c := cl.client
-	ttl := cl.cfg.NodeTimeout.Milliseconds()
-	err := c.Do(ctx, c.B().Set().Key(lease).Value(cl.cfg.NodeID).Nx().PxMilliseconds(ttl).Build()).Error()
-	if err != nil && !rueidis.IsRedisNil(err) {
-		return false, err
-	}
-	holder, err := c.Do(ctx, c.B().Get().Key(lease).Build()).ToString()
-	if err != nil || holder != cl.cfg.NodeID {
-		return false, nil
-	}
-	return true, c.Do(ctx, c.B().Pexpire().Key(lease).Milliseconds(ttl).Build()).Error()
+// releaseLease hands the lease on at once, if this node still holds it.
+func (cl *Cluster) releaseLease() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = cl.client.Do(ctx, cl.client.B().Eval().Script(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`).
+		Numkeys(1).Key(cl.keys.global("lease")).Arg(cl.cfg.NodeID).Build()).Error()
 }
 
 // claim makes the outboxes' consumer groups, then delivers what this node's consumer read but never

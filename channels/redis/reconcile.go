@@ -46,6 +46,7 @@ func (cl *Cluster) reconcileLoop() {
 				cl.log.Error().Err(err).Msg("redis: comparing this node's records with its sockets failed; retrying at the next pass")
 			}
 		case n > 0:
+			cl.mended.Add(int64(n))
 			cl.log.Warn().Int("records", n).Msg("redis: mended records that differed from this node's sockets (a store call had failed)")
 		}
 	}
@@ -56,7 +57,7 @@ func (cl *Cluster) reconcileLoop() {
 type reconcileState struct {
 	ghosts, lost          map[subKey]bool
 	ghostUsers, lostUsers map[signin]bool
-	connDrift             map[string][2]int64 // app → {recorded, held}
+	connDrift             map[string]int64 // app → recorded less held
 }
 
 // reconcileBatch is how many records one SSCAN reads.
@@ -85,7 +86,7 @@ func (cl *Cluster) reconcile(ctx context.Context, prev *reconcileState) (mended 
 		return 0, err
 	}
 	next := reconcileState{ghosts: map[subKey]bool{}, lost: map[subKey]bool{}, ghostUsers: map[signin]bool{},
-		lostUsers: map[signin]bool{}, connDrift: map[string][2]int64{}}
+		lostUsers: map[signin]bool{}, connDrift: map[string]int64{}}
 	for s := range recordedSubs {
 		if _, ok := held.subs[s]; !ok {
 			next.ghosts[s] = true
@@ -107,14 +108,14 @@ func (cl *Cluster) reconcile(ctx context.Context, prev *reconcileState) (mended 
 		}
 	}
 	for app, n := range held.conns {
-		if got := recordedConns[app]; got != int64(n) {
-			next.connDrift[app] = [2]int64{got, int64(n)}
+		if drift := recordedConns[app] - int64(n); drift != 0 {
+			next.connDrift[app] = drift
 		}
 	}
 
 	for s := range next.ghosts {
 		if prev.ghosts[s] {
-			if _, err := cl.leave(ctx, s.app, s.channel, s.socket, false); err == nil {
+			if _, _, err := cl.leave(ctx, s.app, s.channel, s.socket, false); err == nil {
 				mended++
 			}
 		}
@@ -145,9 +146,11 @@ func (cl *Cluster) reconcile(ctx context.Context, prev *reconcileState) (mended 
 		}
 	}
 	for app, drift := range next.connDrift {
-		if prev.connDrift[app] == drift { // the same counts twice: no admission was under way
-			k := cl.keys.app(app, "conns")
-			if cl.client.Do(ctx, cl.client.B().Hincrby().Key(k).Field(cl.cfg.NodeID).Increment(drift[1]-drift[0]).Build()).Error() == nil {
+		if prev.connDrift[app] == drift { // the same drift twice: not an admission under way
+			c, k := cl.client, cl.keys.app(app, "conns")
+			res := c.DoMulti(ctx, c.B().Hincrby().Key(k).Field(cl.cfg.NodeID).Increment(-drift).Build(),
+				c.B().Sadd().Key(cl.keys.global("nodeapps:"+cl.cfg.NodeID)).Member(app).Build())
+			if res[0].Error() == nil && res[1].Error() == nil {
 				mended++
 			}
 		}
@@ -175,30 +178,41 @@ func (cl *Cluster) registered(ctx context.Context) (bool, error) {
 	return epoch == reg.epoch && token == reg.token, nil
 }
 
-// reportDepartures removes the departures remembered before since: a record Redis still has leaves
-// as usual; one it lost is recorded quietly first, so that leave.lua decides what its departure
-// changed against the state the nodes restored. Each removal is announced and its webhooks
-// recorded. It returns how many it reported.
+// reportDepartures removes the departures remembered before since. A record Redis still has
+// leaves as usual. One Redis lost is recorded quietly first, so that leave.lua decides what its
+// departure changed against the state the nodes restored; one that is gone because its removal
+// applied after all needs nothing more. Each removal is announced and its webhooks recorded. It
+// returns how many it reported.
 func (cl *Cluster) reportDepartures(ctx context.Context, recorded map[subKey]bool, since time.Time) (n int) {
-	subs, users, lost := cl.departed.due(since)
-	if lost > 0 {
-		cl.log.Error().Int("departures", lost).Msg("redis: more removals failed than this node remembers; their member_removed and channel_vacated are not reported")
+	subs, users, overrun := cl.departed.due(since)
+	if overrun > 0 {
+		cl.log.Error().Int("departures", overrun).Msg("redis: more removals failed than this node remembers; their member_removed and channel_vacated are not reported")
 	}
-	for _, s := range subs {
+	epoch := cl.reg.Load().epoch
+	for _, d := range subs {
+		s := d.sub
 		if !recorded[subKey{s.AppID, s.Channel, s.SocketID}] {
+			if !d.lostSince(epoch) {
+				cl.departed.doneSub(s) // removed after all
+				continue
+			}
 			if _, err := cl.join(ctx, s, true); err != nil {
 				continue
 			}
 		}
-		if _, err := cl.leave(ctx, s.AppID, s.Channel, s.SocketID, false); err == nil {
+		if _, _, err := cl.leave(ctx, s.AppID, s.Channel, s.SocketID, false); err == nil {
 			cl.departed.doneSub(s)
 			n++
 		}
 	}
-	for _, u := range users {
-		if _, err := (Users{cl}).Disconnect(ctx, u.app, u.user, u.socket); err == nil {
-			cl.departed.doneUser(u)
-			cl.local.Offline(u.app, u.user) // published only if the user has no socket left then
+	for u, d := range users {
+		left, _, err := cl.disconnect(ctx, u.app, u.user, u.socket)
+		if err != nil {
+			continue
+		}
+		cl.departed.doneUser(u)
+		if left == 0 || (left < 0 && d.lostSince(epoch)) {
+			cl.local.Offline(u.app, u.user) // published only if the user has no socket left by then
 			n++
 		}
 	}

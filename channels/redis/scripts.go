@@ -13,7 +13,7 @@ import (
 var scriptFiles embed.FS
 
 type scriptSet struct {
-	join, leave, evict, due, heartbeat, register, connect, disconnect, admit, list, members, cacheSet *rueidis.Lua
+	join, leave, evict, due, heartbeat, register, connect, disconnect, admit, release, lease, list, members, cacheSet *rueidis.Lua
 }
 
 func loadScripts() scriptSet {
@@ -22,7 +22,7 @@ func loadScripts() scriptSet {
 	return scriptSet{
 		join: s("join.lua"), leave: s("leave.lua"), evict: s("evict.lua"), due: s("due.lua"),
 		heartbeat: s("heartbeat.lua"), register: s("register.lua"), connect: s("connect.lua"),
-		disconnect: s("disconnect.lua"), admit: s("admit.lua"), list: s("list.lua"),
+		disconnect: s("disconnect.lua"), admit: s("admit.lua"), release: s("release.lua"), lease: s("lease.lua"), list: s("list.lua"),
 		members: s("members.lua"), cacheSet: s("cacheset.lua"),
 	}
 }

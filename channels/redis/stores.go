@@ -24,15 +24,19 @@ func (s Channels) RecordsWebhooks() bool { return true }
 
 // Subscribe implements channels.Channels in one round trip (join.lua).
 func (s Channels) Subscribe(ctx context.Context, sub channels.Subscription) (channels.Joined, error) {
-	return s.cl.join(ctx, sub, false)
+	j, err := s.cl.join(ctx, sub, false)
+	if err == nil {
+		s.cl.departed.doneSub(sub) // subscribed again after a removal that failed: it is held
+	}
+	return j, err
 }
 
-// Unsubscribe implements channels.Channels in one round trip (leave.lua). A removal that fails is
-// reported later, by the reconcile loop.
+// Unsubscribe implements channels.Channels in one round trip (leave.lua). A removal that fails, or
+// finds its record lost with Redis's data, is reported later by the reconcile loop.
 func (s Channels) Unsubscribe(ctx context.Context, sub channels.Subscription) (channels.Left, error) {
-	l, err := s.cl.leave(ctx, sub.AppID, sub.Channel, sub.SocketID, false)
-	if err != nil {
-		s.cl.departed.addSub(sub)
+	l, lost, err := s.cl.leave(ctx, sub.AppID, sub.Channel, sub.SocketID, false)
+	if err != nil || lost {
+		s.cl.departed.addSub(sub, lost, s.cl.reg.Load().epoch)
 	}
 	return l, err
 }
@@ -131,16 +135,45 @@ func (cl *Cluster) join(ctx context.Context, sub channels.Subscription, quiet bo
 	return j, nil
 }
 
-func (cl *Cluster) leave(ctx context.Context, appID, channel, socketID string, quiet bool) (channels.Left, error) {
+// leave runs leave.lua for one subscription. lost reports that its record was not there because
+// Redis lost it (its epoch changed, or this node is restoring what it holds), rather than because
+// an eviction removed it and reported its departure.
+func (cl *Cluster) leave(ctx context.Context, appID, channel, socketID string, quiet bool) (l channels.Left, lost bool, err error) {
 	ctx, cancel := cl.call(ctx)
 	defer cancel()
 	vals, err := cl.run(ctx, cl.scripts.leave, appID, channel, socketID, flag(quiet), cl.delayMS()).ToArray()
 	if err != nil || len(vals) < 2 {
-		return channels.Left{}, errOr(err)
+		return channels.Left{}, false, errOr(err)
 	}
 	count, _ := vals[0].AsInt64()
 	version, _ := vals[1].AsUint64()
-	return channels.Left{Count: int(count), Version: version}, nil
+	if len(vals) == 5 {
+		epoch, _ := vals[4].ToString()
+		lost = cl.lostWith(epoch)
+	}
+	return channels.Left{Count: int(count), Version: version}, lost, nil
+}
+
+// lostWith reports whether a record missing while Redis is in epoch was lost with Redis's data.
+func (cl *Cluster) lostWith(epoch string) bool {
+	return epoch != cl.reg.Load().epoch || cl.restoring.Load()
+}
+
+// disconnect runs disconnect.lua: left is the user's sockets after it, -1 when the socket was not
+// recorded, and lost as for leave.
+func (cl *Cluster) disconnect(ctx context.Context, appID, userID, socketID string) (left int, lost bool, err error) {
+	ctx, cancel := cl.call(ctx)
+	defer cancel()
+	vals, err := cl.run(ctx, cl.scripts.disconnect, appID, userID, socketID).ToArray()
+	if err != nil || len(vals) == 0 {
+		return 0, false, errOr(err)
+	}
+	n, _ := vals[0].AsInt64()
+	if len(vals) == 2 {
+		epoch, _ := vals[1].ToString()
+		lost = cl.lostWith(epoch)
+	}
+	return int(n), lost, nil
 }
 
 func parseMembers(vals []rueidis.RedisMessage) ([]pusher.Member, error) {
@@ -173,13 +206,12 @@ func (u Users) Connect(ctx context.Context, appID, userID, socketID string) (boo
 }
 
 // Disconnect implements channels.Users. A socket evicted meanwhile reports not last: its eviction
-// already told the watchers. A sign-out that fails is reported later, by the reconcile loop.
+// already told the watchers. A sign-out that fails, or finds its record lost with Redis's data, is
+// reported later by the reconcile loop.
 func (u Users) Disconnect(ctx context.Context, appID, userID, socketID string) (bool, error) {
-	ctx, cancel := u.cl.call(ctx)
-	defer cancel()
-	n, err := u.cl.run(ctx, u.cl.scripts.disconnect, appID, userID, socketID).AsInt64()
-	if err != nil {
-		u.cl.departed.addUser(signin{appID, userID, socketID})
+	n, lost, err := u.cl.disconnect(ctx, appID, userID, socketID)
+	if err != nil || lost {
+		u.cl.departed.addUser(signin{appID, userID, socketID}, lost, u.cl.reg.Load().epoch)
 	}
 	return n == 0, err
 }
@@ -252,12 +284,11 @@ func (q Quota) Admit(ctx context.Context, appID string, max int) (bool, error) {
 	return n == 1, err
 }
 
-// Release implements channels.Quota.
+// Release implements channels.Quota (release.lua: never below zero).
 func (q Quota) Release(ctx context.Context, appID string) {
 	ctx, cancel := q.cl.call(ctx)
 	defer cancel()
-	rc := q.cl.client
-	if err := rc.Do(ctx, rc.B().Hincrby().Key(q.cl.keys.app(appID, "conns")).Field(q.cl.cfg.NodeID).Increment(-1).Build()).Error(); err != nil {
+	if err := q.cl.run(ctx, q.cl.scripts.release, appID, q.cl.cfg.NodeID).Error(); err != nil {
 		q.cl.log.Error().Err(err).Str("app_id", appID).Msg("redis: a closed connection still counts against its app's quota until this node re-records its state")
 	}
 }

@@ -177,16 +177,6 @@ func join(ctx context.Context, t *testing.T, conn *clients.Conn, channel string,
 	return ev
 }
 
-// expectEvent waits for the next event named name on channel, skipping others, and returns it.
-func expectEvent(ctx context.Context, t *testing.T, conn *clients.Conn, channel, name string) clients.Event {
-	t.Helper()
-	ev, err := conn.WaitFor(ctx, func(e clients.Event) bool { return e.Channel == channel && e.Event == name })
-	if err != nil {
-		t.Fatalf("waiting for %s on %s: %v", name, channel, err)
-	}
-	return ev
-}
-
 // nextOn returns the next event on channel, skipping other channels' events and subscription counts.
 func nextOn(ctx context.Context, t *testing.T, conn *clients.Conn, channel string) clients.Event {
 	t.Helper()

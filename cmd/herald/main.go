@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -51,9 +50,7 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 		fmt.Fprintf(stderr, "herald: %v\n", err)
 		return 1
 	}
-	if dbg != nil {
-		defer dbg.Close()
-	}
+	defer dbg.Close()
 	return h.serve(ctx, stop, ln)
 }
 
@@ -66,6 +63,7 @@ type herald struct {
 	hooks      *webhooks.Dispatcher
 	httpErrors *httpErrors
 	cluster    *redis.Cluster // nil: one node alone
+	metrics    *metrics       // nil: no --metrics-addr
 }
 
 // newHerald reads the settings and builds everything that needs no listener. Every error is a
@@ -80,7 +78,12 @@ func newHerald(args []string, lookup func(string) (string, bool), stderr io.Writ
 		return nil, err
 	}
 	h.httpErrors = newHTTPErrors(&h.log)
-	if h.hooks, err = webhooks.New(o.webhookConfig(&h.log)); err != nil {
+	hookCfg := o.webhookConfig(&h.log)
+	if o.MetricsAddr != "" {
+		h.metrics = newMetrics(h)
+		hookCfg.Observer = h.metrics
+	}
+	if h.hooks, err = webhooks.New(hookCfg); err != nil {
 		return nil, err
 	}
 	cfg, err := o.serverConfig(&h.log)
@@ -88,6 +91,9 @@ func newHerald(args []string, lookup func(string) (string, bool), stderr io.Writ
 		return nil, err
 	}
 	cfg.Hooks = h.hooks
+	if h.metrics != nil {
+		cfg.Observer = h.metrics
+	}
 	if h.cluster, err = o.openCluster(&cfg, &h.log); err != nil {
 		return nil, err
 	}
@@ -136,8 +142,9 @@ func unknownVariables(environ []string, settings []setting) []string {
 	return out
 }
 
-// listen opens the public listener and, if configured, the debug one.
-func (h *herald) listen() (net.Listener, *http.Server, error) {
+// listen opens the public listener and, if configured, the metrics and debug ones; the second
+// value closes those.
+func (h *herald) listen() (net.Listener, io.Closer, error) {
 	// No TCP keep-alives: Herald probes silent WebSocket clients itself (a Ping after
 	// activity_timeout) and idle REST connections end after IdleTimeout, while the kernel's probes
 	// would cost three setsockopt calls on every accepted connection.
@@ -145,16 +152,37 @@ func (h *herald) listen() (net.Listener, *http.Server, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen on %s: %w", h.o.Addr, err)
 	}
-	if h.o.DebugAddr == "" {
-		return ln, nil, nil
+	var extra closers
+	if h.metrics != nil {
+		srv, addr, err := h.metrics.listen(h.o.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return nil, nil, fmt.Errorf("metrics listener (metrics_addr) on %s: %w", h.o.MetricsAddr, err)
+		}
+		extra = append(extra, srv)
+		h.log.Info().Str("addr", addr.String()).Msg("metrics served on /metrics")
 	}
-	dbg, addr, err := serveDebug(h.o.DebugAddr)
-	if err != nil {
-		ln.Close()
-		return nil, nil, fmt.Errorf("debug listener on %s: %w", h.o.DebugAddr, err)
+	if h.o.DebugAddr != "" {
+		dbg, addr, err := serveDebug(h.o.DebugAddr)
+		if err != nil {
+			ln.Close()
+			extra.Close()
+			return nil, nil, fmt.Errorf("debug listener on %s: %w", h.o.DebugAddr, err)
+		}
+		extra = append(extra, dbg)
+		h.log.Info().Str("addr", addr.String()).Msg("profiles served on /debug/pprof/")
 	}
-	h.log.Info().Str("addr", addr.String()).Msg("profiles served on /debug/pprof/")
-	return ln, dbg, nil
+	return ln, extra, nil
+}
+
+// closers closes each of its members.
+type closers []io.Closer
+
+func (c closers) Close() error {
+	for _, x := range c {
+		_ = x.Close()
+	}
+	return nil
 }
 
 // closeCluster closes the connections to the cluster's Redis, if any.
@@ -193,8 +221,11 @@ func (h *herald) serve(ctx context.Context, stop func(), ln net.Listener) int {
 		code = 1
 	}
 	if h.cluster != nil {
-		// The others take over at once, and this node stops reading the webhook outbox.
-		if err := h.cluster.Leave(shutdownCtx); err != nil {
+		// The others take over at once, and this node stops reading the webhook outbox. A context of
+		// its own: a drain that used up the shutdown timeout must not leave the members behind.
+		leaveCtx, cancelLeave := context.WithTimeout(context.Background(), o.ShutdownTimeout.duration())
+		defer cancelLeave()
+		if err := h.cluster.Leave(leaveCtx); err != nil {
 			log.Warn().Err(err).Msg("could not leave the cluster; the other nodes evict this one after the node timeout")
 			code = 1
 		}

@@ -21,6 +21,7 @@ import (
 type options struct {
 	Addr                string       `json:"addr"`
 	DebugAddr           string       `json:"debug_addr"`
+	MetricsAddr         string       `json:"metrics_addr"`
 	PathPrefix          string       `json:"path_prefix"`
 	ActivityTimeout     seconds      `json:"activity_timeout"`
 	PongTimeout         seconds      `json:"pong_timeout"`
@@ -144,6 +145,7 @@ func (o *options) settings() []setting {
 	return []setting{
 		{"config", "HERALD_CONFIG", "JSON config file (apps and any setting below)", stringVar(&o.configPath)},
 		{"addr", "HERALD_ADDR", "listen address", stringVar(&o.Addr)},
+		{"metrics-addr", "HERALD_METRICS_ADDR", "serve Prometheus metrics on /metrics at this address, e.g. 127.0.0.1:9601 (empty: off)", stringVar(&o.MetricsAddr)},
 		{"debug-addr", "HERALD_DEBUG_ADDR", "serve Go's pprof profiles on this private address, e.g. 127.0.0.1:6060 (empty: off)", stringVar(&o.DebugAddr)},
 		{"path-prefix", "HERALD_PATH_PREFIX", "also serve every route under this prefix, e.g. /admin/wss", stringVar(&o.PathPrefix)},
 		{"activity-timeout", "HERALD_ACTIVITY_TIMEOUT", "seconds of client silence before a Ping probe", secondsVar(&o.ActivityTimeout)},

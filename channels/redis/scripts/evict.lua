@@ -4,9 +4,14 @@
 -- and its connections stop counting against the apps' quotas. Records are taken with SPOP, so two
 -- nodes evicting the same one at once never remove a record twice. The caller repeats until it
 -- returns 0 records.
--- ARGV: prefix, node, batch, delay ms. Returns {records removed, app, user, app, user...}: the users
--- that have no signed-in socket left, for their watchlist offline events.
-local node, batch, delay = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+-- A reaper names the registration it found dead (its token): if the node registered again since
+-- (it was only paused), nothing more is removed, neither its new registration nor its new records.
+-- ARGV: prefix, node, batch, delay ms, token ('*': whatever the registration).
+-- Returns {records removed, app, user, app, user...}: the users that have no signed-in socket left,
+-- for their watchlist offline events.
+local node, batch, delay, token = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local alive = redis.call('HGET', P .. ':alive', node)
+if token ~= '*' and alive and alive ~= token then return {0} end
 redis.call('HDEL', P .. ':alive', node)
 redis.call('ZREM', P .. ':nodes', node)
 local result = {0}

@@ -1,5 +1,6 @@
 -- heartbeat.lua tells the cluster this node is alive and tells the node where it stands:
---   {'ok', dead...}  its registration holds; dead lists the nodes silent for longer than the timeout;
+--   {'ok', node, token, node, token...}  its registration holds; the pairs are the nodes silent for
+--                    longer than the timeout, each with its registration token ('' if gone);
 --   {'fenced'}       it was declared dead and evicted meanwhile (paused or partitioned): its records
 --                    are gone and its sockets must be closed or recorded again;
 --   {'reset', epoch} Redis lost the cluster's data (restarted empty, or a failover to a replica
@@ -14,5 +15,6 @@ redis.call('ZADD', P .. ':nodes', now, node)
 local result = {'ok'}
 for _, n in ipairs(redis.call('ZRANGEBYSCORE', P .. ':nodes', '-inf', now - timeout, 'LIMIT', 0, 16)) do
   result[#result + 1] = n
+  result[#result + 1] = redis.call('HGET', P .. ':alive', n) or ''
 end
 return result
