@@ -7,8 +7,11 @@ COMPAT  := clients/compat
 
 all: build
 
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+## build: bin/herald, the server (with its subcommands: herald --help).
 build:
-	$(GO) build -o $(BIN) ./cmd/herald
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/herald
 
 ## run: Herald on :6001 with the embedded default app (app-id / app-key / app-secret). Logs are for
 ## people unless HERALD_LOG_FORMAT says otherwise; ARGS are passed on (make run ARGS="--config x.json").

@@ -27,6 +27,9 @@ import (
 )
 
 func main() {
+	if code, ok := subcommand(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr); ok {
+		os.Exit(code)
+	}
 	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stderr))
 }
 

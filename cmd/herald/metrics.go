@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strconv"
@@ -115,6 +116,8 @@ var (
 	descInboxBytes    = desc("redis_inbox_bytes", "Bytes received from Redis pub/sub and not yet delivered.")
 	descInboxDropped  = desc("redis_inbox_dropped_total", "Messages dropped because this node could not deliver as fast as the cluster published.")
 	descMended        = desc("cluster_records_mended_total", "Redis records the anti-entropy pass mended.")
+	descNodeInfo      = desc("node_info", "This node: its id and version (always 1).", "node_id", "version")
+	descNodeAge       = desc("cluster_node_heartbeat_age_seconds", "Time since each node of the cluster last beat, as Redis records it.", "node_id")
 )
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -125,7 +128,7 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConnections, descOpened, descClosed, descMessagesIn, descBytesIn,
 		descMessagesOut, descBytesOut, descChannels, descSubscriptions, descSlow, descRefused, descHookQueue,
 		descHookBacklog, descHookCoalesced, descHealthy, descReconnects, descPubErrors, descProbeLag,
-		descInboxBytes, descInboxDropped, descMended} {
+		descInboxBytes, descInboxDropped, descMended, descNodeInfo, descNodeAge} {
 		ch <- d
 	}
 }
@@ -154,6 +157,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(descRefused, n, a.AppID, reason)
 		}
 	}
+	gauge(descNodeInfo, 1, c.h.o.nodeID(), versionString())
 	hs := c.h.hooks.Stats()
 	gauge(descHookQueue, float64(hs.Queued))
 	gauge(descHookBacklog, float64(hs.Backlogged))
@@ -171,6 +175,13 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descInboxBytes, float64(cs.InboxBytes))
 		counter(descInboxDropped, cs.InboxDropped)
 		counter(descMended, cs.Mended)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if nodes, err := c.h.cluster.Nodes(ctx); err == nil {
+			for id, beat := range nodes {
+				gauge(descNodeAge, time.Since(beat).Seconds(), id)
+			}
+		}
 	}
 }
 

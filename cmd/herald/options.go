@@ -193,7 +193,12 @@ func loadOptions(args []string, lookup func(string) (string, bool), usageOut io.
 		fs.Var(s.value, s.flag, s.usage+" (env "+s.env+")")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(usageOut, "Usage: herald [flags]\n\nHerald is a Pusher-compatible channels server. Flags override environment variables,\nwhich override the config file.\n\n")
+		fmt.Fprintf(usageOut, "Usage: herald [flags]         serve\n       herald COMMAND [flags] (herald COMMAND --help for its flags)\n\n")
+		fmt.Fprintf(usageOut, "Herald is a Pusher-compatible channels server. Flags override environment variables,\nwhich override the config file.\n\nCommands:\n")
+		for _, c := range commandUsages {
+			fmt.Fprintf(usageOut, "  %-13s %s\n", c[0], c[1])
+		}
+		fmt.Fprintf(usageOut, "\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -315,18 +320,24 @@ func lineOf(b []byte, offset int64) int {
 	return bytes.Count(b[:min(int(offset), len(b))], []byte("\n")) + 1
 }
 
+// validate names every setting Herald cannot start with, one per line.
 func (o *options) validate() error {
-	switch {
-	case o.Addr == "":
-		return errors.New("addr (HERALD_ADDR) is empty")
-	case o.MaxFrameBytes > maxFrameBytes:
-		return fmt.Errorf("max_frame_bytes (HERALD_MAX_FRAME_BYTES) %d is over the maximum of %d (16 MiB)", o.MaxFrameBytes, maxFrameBytes)
-	case o.MaxHeaderBytes < minMaxHeaderBytes || o.MaxHeaderBytes > maxMaxHeaderBytes:
-		return fmt.Errorf("max_header_bytes (HERALD_MAX_HEADER_BYTES) %d must be between %d and %d", o.MaxHeaderBytes, minMaxHeaderBytes, maxMaxHeaderBytes)
-	case o.PathPrefix != "" && (!strings.HasPrefix(o.PathPrefix, "/") || strings.HasSuffix(o.PathPrefix, "/")):
-		return fmt.Errorf("path_prefix (HERALD_PATH_PREFIX) %q must start with / and not end with /", o.PathPrefix)
-	case o.LogFormat != "json" && o.LogFormat != "console":
-		return fmt.Errorf("log_format (HERALD_LOG_FORMAT) %q must be json or console", o.LogFormat)
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if o.Addr == "" {
+		bad("addr (HERALD_ADDR) is empty")
+	}
+	if o.MaxFrameBytes > maxFrameBytes {
+		bad("max_frame_bytes (HERALD_MAX_FRAME_BYTES) %d is over the maximum of %d (16 MiB)", o.MaxFrameBytes, maxFrameBytes)
+	}
+	if o.MaxHeaderBytes < minMaxHeaderBytes || o.MaxHeaderBytes > maxMaxHeaderBytes {
+		bad("max_header_bytes (HERALD_MAX_HEADER_BYTES) %d must be between %d and %d", o.MaxHeaderBytes, minMaxHeaderBytes, maxMaxHeaderBytes)
+	}
+	if o.PathPrefix != "" && (!strings.HasPrefix(o.PathPrefix, "/") || strings.HasSuffix(o.PathPrefix, "/")) {
+		bad("path_prefix (HERALD_PATH_PREFIX) %q must start with / and not end with /", o.PathPrefix)
+	}
+	if o.LogFormat != "json" && o.LogFormat != "console" {
+		bad("log_format (HERALD_LOG_FORMAT) %q must be json or console", o.LogFormat)
 	}
 	maxConnections := 0
 	if o.MaxConnections != nil {
@@ -340,34 +351,30 @@ func (o *options) validate() error {
 		{"max_frame_bytes", o.MaxFrameBytes}, {"cache_max_bytes", o.CacheMaxBytes},
 	} {
 		if l.value < 0 {
-			return fmt.Errorf("%s (HERALD_%s) %d must not be negative", l.field, strings.ToUpper(l.field), l.value)
+			bad("%s (HERALD_%s) %d must not be negative", l.field, strings.ToUpper(l.field), l.value)
 		}
 	}
-	if err := o.validateDurations(); err != nil {
-		return err
-	}
-	if err := o.validateCluster(); err != nil {
-		return err
-	}
+	errs = append(errs, o.validateDurations(), o.validateCluster(), o.validateOperations())
 	if _, err := parseLevel(o.LogLevel); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	for i, a := range o.apps() {
 		app := a.app()
 		if err := app.Validate(); err != nil {
-			return fmt.Errorf("apps[%d]: %w", i, err)
+			bad("apps[%d]: %w", i, err)
 		}
 		if _, err := a.tokenKey(); err != nil {
-			return fmt.Errorf("apps[%d]: %w", i, err)
+			bad("apps[%d]: %w", i, err)
 		}
 		if err := a.validateWebhooks(); err != nil {
 			if len(o.Apps) == 0 {
-				return err
+				errs = append(errs, err)
+			} else {
+				bad("apps[%d].%w", i, err)
 			}
-			return fmt.Errorf("apps[%d].%w", i, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // validateDurations refuses a negative duration, and a zero one where zero means nothing sensible.
@@ -447,4 +454,12 @@ func (a appOptions) tokenKey() (auth.TokenKey, error) {
 		return k, nil
 	}
 	return auth.TokenKey{HMACSecret: []byte(a.Secret)}, nil
+}
+
+// validateOperations checks the operational listeners' settings.
+func (o *options) validateOperations() error {
+	if o.MetricsAddr != "" && o.MetricsAddr == o.Addr && !strings.HasSuffix(o.Addr, ":0") {
+		return fmt.Errorf("metrics_addr (HERALD_METRICS_ADDR) %q must differ from addr: metrics belong on a private listener", o.MetricsAddr)
+	}
+	return nil
 }
