@@ -14,6 +14,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
+const https = require('node:https');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
@@ -170,7 +171,14 @@ function freePort() {
 
 const liveServers = new Set();
 
-async function httpStatus(url) {
+async function httpStatus(url, ca) {
+  if (url.startsWith('https:')) {
+    return new Promise((resolve) => {
+      const req = https.get(url, { ca, timeout: 1000 }, (res) => { res.resume(); resolve(res.statusCode); });
+      req.on('error', () => resolve(0));
+      req.on('timeout', () => { req.destroy(); resolve(0); });
+    });
+  }
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
     await res.arrayBuffer();
@@ -186,7 +194,8 @@ let serverSeq = 0;
  * Start a Herald process.
  * opts: { appId, key, secret, clientEvents (bool), activityTimeout (s), pathPrefix,
  *         config (object -> JSON file passed as HERALD_CONFIG), env (extra env), label,
- *         port (default: a free one; given, e.g. to restart Herald where its clients reconnect) }
+ *         port (default: a free one; given, e.g. to restart Herald where its clients reconnect),
+ *         tls: { cert, key } PEM files: Herald serves https/wss, and the readiness poll trusts cert }
  */
 async function startHerald(opts = {}) {
   const bin = heraldBinary();
@@ -215,7 +224,13 @@ async function startHerald(opts = {}) {
   }
   if (opts.activityTimeout !== undefined) env.HERALD_ACTIVITY_TIMEOUT = String(opts.activityTimeout);
   if (pathPrefix) env.HERALD_PATH_PREFIX = pathPrefix;
+  if (opts.tls) {
+    env.HERALD_TLS_CERT = opts.tls.cert;
+    env.HERALD_TLS_KEY = opts.tls.key;
+  }
   Object.assign(env, opts.env || {});
+  const scheme = opts.tls ? 'https' : 'http';
+  const ca = opts.tls ? fs.readFileSync(opts.tls.cert) : undefined;
 
   let output = '';
   const append = (chunk) => {
@@ -229,8 +244,8 @@ async function startHerald(opts = {}) {
   const server = {
     label, port, appId, key, secret, pathPrefix, child,
     host: '127.0.0.1',
-    httpBase: `http://127.0.0.1:${port}`,
-    wsBase: `ws://127.0.0.1:${port}`,
+    httpBase: `${scheme}://127.0.0.1:${port}`,
+    wsBase: `${opts.tls ? 'wss' : 'ws'}://127.0.0.1:${port}`,
     stopping: false,
     exited: null,
     output: () => output,
@@ -266,7 +281,7 @@ async function startHerald(opts = {}) {
       throw new Error(`${label} exited before becoming ready (${JSON.stringify(server.exited)}); output:\n${output}`);
     }
     for (const u of upUrls) {
-      if ((await httpStatus(u)) === 200) { ready = true; break; }
+      if ((await httpStatus(u, ca)) === 200) { ready = true; break; }
     }
     if (ready) break;
     if (Date.now() > deadline) {
@@ -288,7 +303,7 @@ async function startHerald(opts = {}) {
     secret: overrides.secret || secret,
     host: '127.0.0.1',
     port: String(port),
-    useTLS: false,
+    useTLS: !!opts.tls,
     encryptionMasterKeyBase64: ENCRYPTION_MASTER_KEY_B64,
     timeout: 5000,
   });

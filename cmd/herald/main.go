@@ -48,6 +48,10 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 	// Signals are caught from before the listener opens, so a SIGTERM never finds the default action.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go h.reloadOn(ctx, hup)
 	ln, dbg, err := h.listen()
 	if err != nil {
 		fmt.Fprintf(stderr, "herald: %v\n", err)
@@ -67,6 +71,7 @@ type herald struct {
 	httpErrors *httpErrors
 	cluster    *redis.Cluster // nil: one node alone
 	metrics    *metrics       // nil: no --metrics-addr
+	cert       *certificate   // nil: plain HTTP
 }
 
 // newHerald reads the settings and builds everything that needs no listener. Every error is a
@@ -81,6 +86,11 @@ func newHerald(args []string, lookup func(string) (string, bool), stderr io.Writ
 		return nil, err
 	}
 	h.httpErrors = newHTTPErrors(&h.log)
+	if o.TLSCert != "" {
+		if h.cert, err = loadCertificate(o.TLSCert, o.TLSKey, &h.log); err != nil {
+			return nil, err
+		}
+	}
 	hookCfg := o.webhookConfig(&h.log)
 	if o.MetricsAddr != "" {
 		h.metrics = newMetrics(h)
@@ -155,6 +165,9 @@ func (h *herald) listen() (net.Listener, io.Closer, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen on %s: %w", h.o.Addr, err)
 	}
+	if h.cert != nil {
+		ln = h.cert.listen(ln)
+	}
 	var extra closers
 	if h.metrics != nil {
 		srv, addr, err := h.metrics.listen(h.o.MetricsAddr)
@@ -204,7 +217,7 @@ func (h *herald) serve(ctx context.Context, stop func(), ln net.Listener) int {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	go releaseAfterDrops(ctx, srv.Connections, memoryCheckInterval, freeOSMemory)
-	log.Info().Str("addr", ln.Addr().String()).Int("apps", len(o.apps())).Str("path_prefix", o.PathPrefix).
+	log.Info().Str("addr", ln.Addr().String()).Bool("tls", h.cert != nil).Int("apps", len(o.apps())).Str("path_prefix", o.PathPrefix).
 		Int("webhook_endpoints", o.webhookEndpoints()).Msg("herald listening")
 
 	select {
@@ -326,4 +339,23 @@ func parseLevel(s string) (zerolog.Level, error) {
 		return zerolog.ParseLevel(s)
 	}
 	return zerolog.NoLevel, fmt.Errorf("log_level (HERALD_LOG_LEVEL) %q must be debug, info, warn or error", s)
+}
+
+// reloadOn reloads what can change without a restart on each SIGHUP, and the TLS certificate when
+// its files change, until ctx ends.
+func (h *herald) reloadOn(ctx context.Context, hup <-chan os.Signal) {
+	if h.cert != nil {
+		go h.cert.watch(ctx)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			h.log.Info().Msg("SIGHUP: reloading")
+			if h.cert != nil {
+				h.cert.reload(true)
+			}
+		}
+	}
 }

@@ -22,6 +22,8 @@ type options struct {
 	Addr                string       `json:"addr"`
 	DebugAddr           string       `json:"debug_addr"`
 	MetricsAddr         string       `json:"metrics_addr"`
+	TLSCert             string       `json:"tls_cert"`
+	TLSKey              string       `json:"tls_key"`
 	PathPrefix          string       `json:"path_prefix"`
 	ActivityTimeout     seconds      `json:"activity_timeout"`
 	PongTimeout         seconds      `json:"pong_timeout"`
@@ -145,6 +147,8 @@ func (o *options) settings() []setting {
 	return []setting{
 		{"config", "HERALD_CONFIG", "JSON config file (apps and any setting below)", stringVar(&o.configPath)},
 		{"addr", "HERALD_ADDR", "listen address", stringVar(&o.Addr)},
+		{"tls-cert", "HERALD_TLS_CERT", "serve TLS (wss:// and https://) with this PEM certificate chain; reloaded on SIGHUP and when the file changes", stringVar(&o.TLSCert)},
+		{"tls-key", "HERALD_TLS_KEY", "the PEM private key of --tls-cert", stringVar(&o.TLSKey)},
 		{"metrics-addr", "HERALD_METRICS_ADDR", "serve Prometheus metrics on /metrics at this address, e.g. 127.0.0.1:9601 (empty: off)", stringVar(&o.MetricsAddr)},
 		{"debug-addr", "HERALD_DEBUG_ADDR", "serve Go's pprof profiles on this private address, e.g. 127.0.0.1:6060 (empty: off)", stringVar(&o.DebugAddr)},
 		{"path-prefix", "HERALD_PATH_PREFIX", "also serve every route under this prefix, e.g. /admin/wss", stringVar(&o.PathPrefix)},
@@ -458,6 +462,9 @@ func (a appOptions) tokenKey() (auth.TokenKey, error) {
 
 // validateOperations checks the operational listeners' settings.
 func (o *options) validateOperations() error {
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return errTLSHalf
+	}
 	if o.MetricsAddr != "" && o.MetricsAddr == o.Addr && !strings.HasSuffix(o.Addr, ":0") {
 		return fmt.Errorf("metrics_addr (HERALD_METRICS_ADDR) %q must differ from addr: metrics belong on a private listener", o.MetricsAddr)
 	}
