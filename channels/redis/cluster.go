@@ -68,6 +68,7 @@ type Cluster struct {
 	// lease back, or claiming what idled). Guarded by inFlightMu; at most about maxInFlight.
 	inFlightMu sync.Mutex
 	inFlight   map[string]struct{}
+	delivered  map[string]struct{} // delivered, but the acknowledgement failed; at most maxInFlight
 
 	departed *departures // removals Redis never heard of, for the reconcile loop to report
 
@@ -123,7 +124,8 @@ func Open(cfg Config) (*Cluster, error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	cl := &Cluster{cfg: cfg, client: client, keys: keys{cfg.Prefix}, scripts: loadScripts(), ctx: ctx, stop: stop,
-		inFlight: make(map[string]struct{}), departed: newDepartures(), chores: make(chan func(), 16)}
+		inFlight: make(map[string]struct{}), delivered: make(map[string]struct{}), departed: newDepartures(),
+		chores: make(chan func(), 16)}
 	cl.log = zerolog.Nop()
 	if cfg.Logger != nil {
 		cl.log = cfg.Logger.With().Str("node_id", cfg.NodeID).Logger()

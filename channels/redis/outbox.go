@@ -179,28 +179,41 @@ var outboxEvents = map[string]string{
 
 // handOver gives one outbox entry to the dispatcher, acknowledging it once the dispatcher is done;
 // an entry the dispatcher has already is skipped.
+//
+// An entry whose acknowledgement failed (Redis unreachable for a moment) is remembered as
+// delivered: when a claim brings it back it is acknowledged again, not sent again.
 func (cl *Cluster) handOver(app string, e rueidis.XRangeEntry) {
 	stream, id := cl.keys.app(app, "outbox"), e.ID
 	key := app + "\n" + id
 	cl.inFlightMu.Lock()
 	_, dup := cl.inFlight[key]
-	cl.inFlight[key] = struct{}{}
+	_, delivered := cl.delivered[key]
+	delete(cl.delivered, key)
+	if !dup && !delivered {
+		cl.inFlight[key] = struct{}{}
+	}
 	cl.inFlightMu.Unlock()
 	if dup {
 		return
 	}
 	ack := func() {
-		defer func() {
-			cl.inFlightMu.Lock()
-			delete(cl.inFlight, key)
-			cl.inFlightMu.Unlock()
-		}()
 		// Not cl.ctx: the dispatcher finishes its last events after Leave, before Close.
 		ctx, cancel := context.WithTimeout(context.Background(), cl.cfg.CallTimeout)
 		defer cancel()
-		if err := cl.client.Do(ctx, cl.client.B().Xack().Key(stream).Group(outboxGroup).Id(id).Build()).Error(); err != nil && cl.ctx.Err() == nil {
-			cl.log.Error().Err(err).Str("app_id", app).Str("entry", id).Msg("redis: cannot acknowledge a delivered webhook; it may be delivered again")
+		err := cl.client.Do(ctx, cl.client.B().Xack().Key(stream).Group(outboxGroup).Id(id).Build()).Error()
+		cl.inFlightMu.Lock()
+		delete(cl.inFlight, key)
+		if err != nil && len(cl.delivered) < maxInFlight {
+			cl.delivered[key] = struct{}{}
 		}
+		cl.inFlightMu.Unlock()
+		if err != nil && cl.ctx.Err() == nil {
+			cl.log.Error().Err(err).Str("app_id", app).Str("entry", id).Msg("redis: cannot acknowledge a delivered webhook; acknowledging it again when it is claimed")
+		}
+	}
+	if delivered {
+		go ack()
+		return
 	}
 	name := outboxEvents[e.FieldValues["k"]]
 	if name == "" {

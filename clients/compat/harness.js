@@ -207,7 +207,7 @@ async function startHerald(opts = {}) {
   const pathPrefix = opts.pathPrefix || '';
 
   const env = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('HERALD_') && k !== 'HERALD_BIN') delete env[k];
+  for (const k of Object.keys(env)) if (k.startsWith('HERALD_')) delete env[k];
   env.HERALD_ADDR = `127.0.0.1:${port}`;
   env.HERALD_LOG_LEVEL = opts.logLevel || 'warn';
   let tmpDir = null;

@@ -251,7 +251,9 @@ describe('cluster faults: a crash, a SIGTERM and a Redis restart', () => {
     const a = await n1.connected({ user: { user_id: 'alice' } });
     const b = await n2.connected({ user: { user_id: 'bob' } });
     const chA = await subscribe(a, P);
+    const bobSeen = waitFor(chA, 'pusher:member_added', 5000); // before recording: it crosses nodes
     const chB = await subscribe(b, P);
+    await bobSeen;
     await expectLifecycle(rx, P, [`channel_occupied ${P}`, `member_added ${P} alice`, `member_added ${P} bob`]);
     const logA = recordChannel(chA);
     const logB = recordChannel(chB);
