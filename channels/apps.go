@@ -3,6 +3,7 @@ package channels
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/herald-rt/herald/pusher"
 )
@@ -12,6 +13,17 @@ type app struct {
 	pusher.App
 	conns atomic.Int64 // open connections on this node, for MaxConnections
 	stats appStats
+
+	publish      publishLimit // PublishesPerSecond
+	addresses    addressLimit // ConnectionsPerSecondPerIP
+	refusalsLogs atomic.Int64 // unix nanoseconds a refused origin or address was last logged
+}
+
+// logRefusal reports whether a refused connection is to be logged now: at most one line every 10 s
+// per app, so a flood of refusals costs no log volume.
+func (a *app) logRefusal() bool {
+	now, last := time.Now().UnixNano(), a.refusalsLogs.Load()
+	return now-last >= int64(10*time.Second) && a.refusalsLogs.CompareAndSwap(last, now)
 }
 
 // appRegistry finds apps by the key clients connect with and the id REST calls name. It is fixed at

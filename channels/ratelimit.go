@@ -1,6 +1,10 @@
 package channels
 
-import "time"
+import (
+	"net/netip"
+	"sync"
+	"time"
+)
 
 // rateLimits are a connection's request rates, owned by its reader.
 type rateLimits struct {
@@ -43,4 +47,82 @@ func (r *rateLimits) allowSubscribe(now int64, perSecond int) bool {
 	}
 	r.subscribeTokens--
 	return true
+}
+
+// bucket is a token bucket of burstFactor × rate tokens, refilled at rate a second. Guarded by the
+// lock of whoever holds it.
+type bucket struct {
+	tokens float64
+	at     int64 // monotonic nanoseconds of the last refill; 0: full
+}
+
+// take takes n tokens if there are, and otherwise reports how long until there will be.
+func (b *bucket) take(now int64, rate, n int) (ok bool, wait time.Duration) {
+	burst := float64(burstFactor * rate)
+	if b.at == 0 {
+		b.tokens = burst
+	} else {
+		b.tokens = min(burst, b.tokens+float64(now-b.at)*float64(rate)/float64(time.Second))
+	}
+	b.at = now
+	if b.tokens >= float64(n) {
+		b.tokens -= float64(n)
+		return true, 0
+	}
+	return false, time.Duration((float64(n) - b.tokens) / float64(rate) * float64(time.Second))
+}
+
+// full reports whether the bucket has refilled to its burst by now: its address is idle.
+func (b *bucket) full(now int64, rate int) bool {
+	return b.tokens+float64(now-b.at)*float64(rate)/float64(time.Second) >= float64(burstFactor*rate)
+}
+
+// publishLimit is an app's REST publish bucket on this node.
+type publishLimit struct {
+	mu sync.Mutex
+	b  bucket
+}
+
+func (l *publishLimit) allow(rate, events int) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.take(monotonic(), rate, events)
+}
+
+// addressLimit is an app's new-connection buckets, one per client address. It tracks at most
+// maxTrackedAddresses: when full it forgets the idle ones, and if none is idle a new address goes
+// uncounted (reported, so the caller can log it) rather than the map growing without bound.
+type addressLimit struct {
+	mu    sync.Mutex
+	byIP  map[netip.Addr]*bucket
+	swept int64 // monotonic nanoseconds of the last sweep
+}
+
+const maxTrackedAddresses = 100_000
+
+func (l *addressLimit) allow(ip netip.Addr, rate int) (ok, untracked bool) {
+	now := monotonic()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.byIP[ip]
+	if b == nil {
+		if l.byIP == nil {
+			l.byIP = make(map[netip.Addr]*bucket)
+		}
+		if len(l.byIP) >= maxTrackedAddresses && now-l.swept > int64(time.Second) {
+			l.swept = now
+			for a, old := range l.byIP {
+				if old.full(now, rate) {
+					delete(l.byIP, a)
+				}
+			}
+		}
+		if len(l.byIP) >= maxTrackedAddresses {
+			return true, true
+		}
+		b = &bucket{}
+		l.byIP[ip] = b
+	}
+	ok, _ = b.take(now, rate, 1)
+	return ok, false
 }

@@ -45,6 +45,9 @@ func parseInfo(s string) channelInfo {
 
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	rr := restFrom(r)
+	if !s.allowPublish(w, rr.app, 1) {
+		return
+	}
 	var req pusher.TriggerRequest
 	if err := json.Unmarshal(rr.body, &req); err != nil {
 		writeError(w, http.StatusBadRequest, "Invalid JSON body: "+err.Error())
@@ -82,6 +85,9 @@ func (s *Server) serveBatchEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if max := rr.app.Limits.MaxBatchEvents; len(req.Batch) > max {
 		writeError(w, http.StatusBadRequest, "Batch too large: at most "+strconv.Itoa(max)+" events")
+		return
+	}
+	if !s.allowPublish(w, rr.app, len(req.Batch)) {
 		return
 	}
 	// The whole batch is validated before anything is published: a bad event publishes none.
@@ -217,4 +223,21 @@ func (s *Server) publishTrigger(ctx context.Context, a *app, t trigger) error {
 func (s *Server) writePublishError(w http.ResponseWriter, a *app, err error) {
 	s.log.Error().Err(err).Str("app_id", a.ID).Msg("REST publish failed")
 	writeError(w, http.StatusServiceUnavailable, "Publish failed, try again: "+err.Error())
+}
+
+// allowPublish applies the app's publishes_per_second to events about to be published, and answers
+// 429 with Retry-After (whole seconds, at least one) when they are over it.
+func (s *Server) allowPublish(w http.ResponseWriter, a *app, events int) bool {
+	rate := a.PublishesPerSecond
+	if rate <= 0 || events == 0 {
+		return true
+	}
+	ok, wait := a.publish.allow(rate, events)
+	if ok {
+		return true
+	}
+	a.stats.refused[RefusedPublish].Add(1)
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
+	writeError(w, http.StatusTooManyRequests, "Too many events: the app publishes at most "+strconv.Itoa(rate)+" a second, try again later")
+	return false
 }

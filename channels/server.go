@@ -3,6 +3,7 @@ package channels
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,6 +71,9 @@ type Config struct {
 	Hooks Hooks
 	// Logger is the server's logger. Nil: nothing is logged.
 	Logger *zerolog.Logger
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed when a rate limit needs a
+	// client's address. None: the peer's address is the client's.
+	TrustedProxies []netip.Prefix
 	// Observer receives latency measurements (REST requests, sampled publish-to-delivery). Nil: none
 	// is taken. Counts are read with AppStats and Stats.
 	Observer Observer

@@ -2,6 +2,7 @@ package channels
 
 import (
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -81,6 +82,29 @@ func (s *Server) admit(c *Conn, r *http.Request) *pusher.Error {
 		return pusher.CloseError(pusher.CodeAppDisabled, "Application is disabled")
 	case a.RequireTLS && !s.isTLS(r):
 		return pusher.CloseError(pusher.CodeTLSOnly, "Application only accepts TLS: reconnect using wss")
+	case !a.OriginAllowed(r.Header.Get("Origin")):
+		a.stats.refused[RefusedOrigin].Add(1)
+		if a.logRefusal() {
+			s.log.Warn().Str("app_id", a.ID).Str("origin", pusher.Truncate(r.Header.Get("Origin"), 200)).
+				Msg("connection refused: origin not in allowed_origins (at most one line per 10 s)")
+		}
+		return pusher.CloseError(pusher.CodeUnauthorized, "Origin not allowed")
+	}
+	if rate := a.ConnectionsPerSecondPerIP; rate > 0 {
+		ip := s.clientIP(r)
+		ok, untracked := a.addresses.allow(ip, rate)
+		if untracked && a.logRefusal() {
+			s.log.Warn().Str("app_id", a.ID).Int("tracked", maxTrackedAddresses).
+				Msg("connections_per_second_per_ip: too many addresses to track; new ones go uncounted")
+		}
+		if !ok {
+			a.stats.refused[RefusedConnection].Add(1)
+			if a.logRefusal() {
+				s.log.Warn().Str("app_id", a.ID).Str("address", ip.String()).
+					Msg("connection refused: connections_per_second_per_ip (at most one line per 10 s)")
+			}
+			return pusher.CloseError(pusher.CodeOverCapacity, "Too many new connections from your address: reconnect later")
+		}
 	}
 	c.app = a
 	if perr := s.conns.register(c, s.cfg.MaxConnections); perr != nil {
@@ -132,4 +156,37 @@ func (s *Server) serveNotFound(w http.ResponseWriter, r *http.Request) {
 	if sock := ws.Accept(w, r, s.socketOptions()); sock != nil {
 		refuse(sock, pusher.CloseError(pusher.CodePathNotFound, "Path not found: connect to /app/{key}"))
 	}
+}
+
+// clientIP is the address a request came from: the peer's, or, when the peer is a trusted proxy,
+// the address X-Forwarded-For names last that is not itself a trusted proxy.
+func (s *Server) clientIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	ip := ap.Addr().Unmap()
+	if !s.trusted(ip) {
+		return ip
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return ip // a malformed hop: trust nothing before it
+		}
+		if ip = hop.Unmap(); !s.trusted(ip) {
+			return ip
+		}
+	}
+	return ip
+}
+
+func (s *Server) trusted(ip netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

@@ -27,6 +27,15 @@ type App struct {
 	// AuthorizationTimeout closes, with 4009, connections that neither sign in nor subscribe to a
 	// private or presence channel within it; 0 means connections need not authorize.
 	AuthorizationTimeout time.Duration
+	// AllowedOrigins, when not empty, refuses WebSocket connections whose Origin header matches none
+	// of its patterns (see OriginAllowed), with 4009. Empty: any origin.
+	AllowedOrigins []string
+	// PublishesPerSecond caps the app's REST events on each node (a batch counts each event): past
+	// it a publish gets 429 with Retry-After. 0: no cap.
+	PublishesPerSecond int
+	// ConnectionsPerSecondPerIP caps the new connections one client address may open per second on
+	// each node, a burst of ten times that allowed: past it 4100 (the SDKs back off). 0: no cap.
+	ConnectionsPerSecondPerIP int
 
 	Limits Limits
 }
@@ -116,6 +125,15 @@ func (a *App) Validate() error {
 		return fmt.Errorf("app %q: max_connections is negative", a.ID)
 	case a.AuthorizationTimeout < 0:
 		return fmt.Errorf("app %q: authorization_timeout is negative", a.ID)
+	case a.PublishesPerSecond < 0:
+		return fmt.Errorf("app %q: publishes_per_second is negative", a.ID)
+	case a.ConnectionsPerSecondPerIP < 0:
+		return fmt.Errorf("app %q: connections_per_second_per_ip is negative", a.ID)
+	}
+	for _, p := range a.AllowedOrigins {
+		if err := validOriginPattern(p); err != nil {
+			return fmt.Errorf("app %q: allowed_origins: %w", a.ID, err)
+		}
 	}
 	for _, f := range a.Limits.fields() {
 		if *f.value < 0 {

@@ -135,3 +135,25 @@ func boolVar(p *bool) flag.Value {
 		return b, nil
 	}}
 }
+
+// listVar is a comma-separated list.
+func listVar(p *[]string) flag.Value { return listValue{p} }
+
+type listValue struct{ p *[]string }
+
+func (v listValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strings.Join(*v.p, ",")
+}
+
+func (v listValue) Set(s string) error {
+	*v.p = nil
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			*v.p = append(*v.p, f)
+		}
+	}
+	return nil
+}

@@ -284,6 +284,7 @@ func (o *options) serverConfig(log *zerolog.Logger) (channels.Config, error) {
 		Logger:               log,
 	}
 	cfg.MaxConnections, _ = o.maxConnections(openFilesLimit())
+	cfg.TrustedProxies, _ = o.trustedProxies() // validated already
 	cfg.TokenKeys = map[string]auth.TokenKey{}
 	for _, a := range o.apps() {
 		cfg.Apps = append(cfg.Apps, a.app())

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"reflect"
 	"strings"
@@ -24,6 +25,7 @@ type options struct {
 	MetricsAddr         string       `json:"metrics_addr"`
 	TLSCert             string       `json:"tls_cert"`
 	TLSKey              string       `json:"tls_key"`
+	TrustedProxies      []string     `json:"trusted_proxies"`
 	PathPrefix          string       `json:"path_prefix"`
 	ActivityTimeout     seconds      `json:"activity_timeout"`
 	PongTimeout         seconds      `json:"pong_timeout"`
@@ -86,6 +88,10 @@ type appOptions struct {
 	// TokenPublicKeyFile (a PEM file) switches them to RS256 or ES256. At most one of the two.
 	TokenSecret        string `json:"token_secret"`
 	TokenPublicKeyFile string `json:"token_public_key_file"`
+	// AllowedOrigins, PublishesPerSecond and ConnectionsPerSecondPerIP: see pusher.App.
+	AllowedOrigins            []string `json:"allowed_origins"`
+	PublishesPerSecond        int      `json:"publishes_per_second"`
+	ConnectionsPerSecondPerIP int      `json:"connections_per_second_per_ip"`
 	pusher.Limits
 	Webhooks        []webhookOptions `json:"webhooks"`
 	WebhookBatching batchingOptions  `json:"webhook_batching"`
@@ -149,6 +155,7 @@ func (o *options) settings() []setting {
 		{"addr", "HERALD_ADDR", "listen address", stringVar(&o.Addr)},
 		{"tls-cert", "HERALD_TLS_CERT", "serve TLS (wss:// and https://) with this PEM certificate chain; reloaded on SIGHUP and when the file changes", stringVar(&o.TLSCert)},
 		{"tls-key", "HERALD_TLS_KEY", "the PEM private key of --tls-cert", stringVar(&o.TLSKey)},
+		{"trusted-proxies", "HERALD_TRUSTED_PROXIES", "comma-separated addresses or CIDRs of proxies whose X-Forwarded-For names the client (for connections_per_second_per_ip)", listVar(&o.TrustedProxies)},
 		{"metrics-addr", "HERALD_METRICS_ADDR", "serve Prometheus metrics on /metrics at this address, e.g. 127.0.0.1:9601 (empty: off)", stringVar(&o.MetricsAddr)},
 		{"debug-addr", "HERALD_DEBUG_ADDR", "serve Go's pprof profiles on this private address, e.g. 127.0.0.1:6060 (empty: off)", stringVar(&o.DebugAddr)},
 		{"path-prefix", "HERALD_PATH_PREFIX", "also serve every route under this prefix, e.g. /admin/wss", stringVar(&o.PathPrefix)},
@@ -423,13 +430,16 @@ func (o *options) apps() []appOptions {
 func (a appOptions) app() pusher.App {
 	return pusher.App{
 		ID: a.ID, Key: a.Key, Secret: a.Secret,
-		Enabled:              a.Enabled == nil || *a.Enabled,
-		ClientEvents:         a.ClientEvents,
-		RequireTLS:           a.RequireTLS,
-		MaxConnections:       a.MaxConnections,
-		SubscriptionCount:    a.SubscriptionCount,
-		AuthorizationTimeout: a.AuthorizationTimeout.duration(),
-		Limits:               a.Limits,
+		Enabled:                   a.Enabled == nil || *a.Enabled,
+		ClientEvents:              a.ClientEvents,
+		RequireTLS:                a.RequireTLS,
+		MaxConnections:            a.MaxConnections,
+		SubscriptionCount:         a.SubscriptionCount,
+		AuthorizationTimeout:      a.AuthorizationTimeout.duration(),
+		AllowedOrigins:            a.AllowedOrigins,
+		PublishesPerSecond:        a.PublishesPerSecond,
+		ConnectionsPerSecondPerIP: a.ConnectionsPerSecondPerIP,
+		Limits:                    a.Limits,
 	}
 }
 
@@ -465,8 +475,29 @@ func (o *options) validateOperations() error {
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return errTLSHalf
 	}
+	if _, err := o.trustedProxies(); err != nil {
+		return err
+	}
 	if o.MetricsAddr != "" && o.MetricsAddr == o.Addr && !strings.HasSuffix(o.Addr, ":0") {
 		return fmt.Errorf("metrics_addr (HERALD_METRICS_ADDR) %q must differ from addr: metrics belong on a private listener", o.MetricsAddr)
 	}
 	return nil
+}
+
+// trustedProxies parses trusted_proxies: addresses (a single host each) or CIDR prefixes.
+func (o *options) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range o.TrustedProxies {
+		v = strings.TrimSpace(v)
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("trusted_proxies (HERALD_TRUSTED_PROXIES): %q is neither an address nor a CIDR prefix", v)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
