@@ -52,7 +52,7 @@ func (d *Dispatcher) take(ep *endpoint) *job {
 		d.setBacklogged(ep, true)
 	}
 	limit := d.maxEvents(ep)
-	j := &job{ep: ep, created: q.front().at}
+	j := &job{ep: ep, app: ep.app, created: q.front().at}
 	for w := q.front(); w != nil && len(j.events) < limit; w = q.front() {
 		if w.encrypted && len(j.events) > 0 {
 			break

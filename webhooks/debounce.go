@@ -37,6 +37,7 @@ func occKeyOf(a *app, e pusher.WebhookEvent) occKey {
 // An entry lives while n is not zero, a removal is pending or the rise is reported: the map is
 // bounded by the channels and members that exist, plus those within the delay.
 type occupancy struct {
+	key      occKey // where it is in Dispatcher.occupancy (a Reload may move it)
 	n        int
 	reported bool
 	told     uint64
@@ -68,7 +69,7 @@ func (d *Dispatcher) publish(a *app, e pusher.WebhookEvent, now time.Time) {
 func (d *Dispatcher) state(k occKey) *occupancy {
 	s := d.occupancy[k]
 	if s == nil {
-		s = &occupancy{}
+		s = &occupancy{key: k}
 		d.occupancy[k] = s
 	}
 	return s
@@ -118,7 +119,7 @@ func (d *Dispatcher) fall(k occKey, e pusher.WebhookEvent, now time.Time) {
 		if d.cfg.RemovalDelay < 0 || d.closing || !d.fallNeeded(k.app, s, e) {
 			d.publishFall(k.app, s, e, now)
 		} else {
-			s.pending = d.sched.add(now.Add(d.cfg.RemovalDelay), false, func() { d.removalDue(k, s, e) })
+			s.pending = d.sched.add(now.Add(d.cfg.RemovalDelay), false, func() { d.removalDue(s, e) })
 		}
 	}
 	d.forget(k, s)
@@ -155,12 +156,12 @@ func (d *Dispatcher) publishFall(a *app, s *occupancy, e pusher.WebhookEvent, no
 }
 
 // removalDue publishes a removal whose delay has passed.
-func (d *Dispatcher) removalDue(k occKey, s *occupancy, e pusher.WebhookEvent) {
+func (d *Dispatcher) removalDue(s *occupancy, e pusher.WebhookEvent) {
 	s.pending = nil
 	if s.n <= 0 && s.reported {
-		d.publishFall(k.app, s, e, d.clock.Now())
+		d.publishFall(s.key.app, s, e, d.clock.Now())
 	}
-	d.forget(k, s)
+	d.forget(s.key, s)
 }
 
 // untell records that ep's receiver will never hear of rise e (it was shed or expired), so that it

@@ -17,9 +17,12 @@ import (
 // are sent in order, one at a time: the next is taken from the queue only once the one before it
 // was delivered or given up on.
 type endpoint struct {
+	// Guarded by Dispatcher.mu: a Reload that keeps the endpoint for its app's new configuration
+	// changes them.
+	app *app
+	bit uint64 // 1 << its index among the app's endpoints, for occupancy.told
+
 	// Static after New.
-	app     *app
-	bit     uint64 // 1 << its index among the app's endpoints, for occupancy.told
 	url     string
 	types   map[string]bool // Pusher names
 	prefix  string
@@ -64,6 +67,7 @@ func newEndpoint(a *app, index int, c Endpoint) *endpoint {
 // signature and err; the dispatcher, under mu, everything else.
 type job struct {
 	ep        *endpoint
+	app       *app                  // ep's app when the job was taken: its key and secret sign it
 	events    []pusher.WebhookEvent // Pusher's names; renamed for the endpoint when encoded
 	created   time.Time             // when its first event was queued: time_ms, and the start of the retry window
 	attempts  int                   // attempts completed
@@ -229,7 +233,7 @@ func (d *Dispatcher) worker() {
 			start := time.Now()
 			err = d.post(j)
 			if d.cfg.Observer != nil {
-				d.cfg.Observer.Attempt(j.ep.app.ID, err == nil, time.Since(start))
+				d.cfg.Observer.Attempt(j.app.ID, err == nil, time.Since(start))
 			}
 		}
 		j.err = err
@@ -248,7 +252,7 @@ func (j *job) encode() error {
 	if err != nil { // cannot happen: the body is strings and ints
 		return fmt.Errorf("webhook encode: %w", err)
 	}
-	j.body, j.signature = body, auth.SignWebhook(j.ep.app.Secret, body)
+	j.body, j.signature = body, auth.SignWebhook(j.app.Secret, body)
 	return nil
 }
 
@@ -264,7 +268,7 @@ func (d *Dispatcher) post(j *job) error {
 		req.Header.Set(k, v)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Pusher-Key", j.ep.app.Key)
+	req.Header.Set("X-Pusher-Key", j.app.Key)
 	req.Header.Set("X-Pusher-Signature", j.signature)
 	req.Header.Set("User-Agent", "Herald-Webhooks")
 	resp, err := d.cfg.Client.Do(req)

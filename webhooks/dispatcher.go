@@ -51,8 +51,6 @@ type Dispatcher struct {
 	cfg     Config
 	log     zerolog.Logger
 	clock   Clock
-	apps    map[string]*app
-	appList []*app        // apps in configuration order
 	wake    chan struct{} // capacity 1: the timer was replaced, the loop must wait on the new one
 	stop    chan context.Context
 	done    chan struct{}
@@ -65,6 +63,10 @@ type Dispatcher struct {
 	cancelAttempts context.CancelFunc
 
 	stats counters
+
+	// apps is the configuration of the moment: read without mu to ignore unwanted events at once,
+	// replaced by Reload under mu (so under mu it is the one the state below belongs to).
+	apps atomic.Pointer[appSet]
 
 	// mu guards everything below, and the state of every app and endpoint. Emit, the loop and
 	// Shutdown take it; it is never held across I/O, encoding or a channel operation that can
@@ -80,12 +82,20 @@ type Dispatcher struct {
 	ready     []*endpoint // endpoints with a request to send and nothing in flight or backing off
 	busy      int         // requests with a worker
 	jobs      int         // requests taken from a queue and not yet delivered or given up
+	retired   []*endpoint // endpoints a Reload removed, delivering what they already held
 
 	// result is what Shutdown returns; written by run before it closes done.
 	result error
 }
 
-// app is one app's configuration and endpoints.
+// appSet is the configured apps, by id and in configuration order. Never modified once stored.
+type appSet struct {
+	byID map[string]*app
+	list []*app
+}
+
+// app is one app's configuration and endpoints. Never modified once in an appSet, but for its
+// endpoints' state (guarded by Dispatcher.mu).
 type app struct {
 	App
 	endpoints []*endpoint
@@ -106,7 +116,6 @@ func New(cfg Config) (*Dispatcher, error) {
 		cfg:            cfg,
 		log:            *cfg.Logger,
 		clock:          cfg.Clock,
-		apps:           map[string]*app{},
 		wake:           make(chan struct{}, 1),
 		stop:           make(chan context.Context),
 		done:           make(chan struct{}),
@@ -116,14 +125,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		cancelAttempts: cancel,
 		occupancy:      map[occKey]*occupancy{},
 	}
-	for _, ac := range cfg.Apps {
-		a := newApp(ac)
-		if len(a.endpoints) == 0 {
-			continue
-		}
-		d.apps[a.ID] = a
-		d.appList = append(d.appList, a)
-	}
+	d.apps.Store(newAppSet(cfg.Apps, nil))
 	d.workers.Add(cfg.Workers)
 	for range cfg.Workers {
 		go d.worker()
@@ -159,8 +161,7 @@ func newApp(c App) *app {
 // endpoints' queues, which shed or drop (counted, logged at most every 10 s) rather than grow. It
 // satisfies channels.Hooks.
 func (d *Dispatcher) Emit(appID string, e pusher.WebhookEvent) {
-	a := d.apps[appID]
-	if a == nil || !a.wanted[e.Name] {
+	if a := d.apps.Load().byID[appID]; a == nil || !a.wanted[e.Name] {
 		return
 	}
 	if d.closed.Load() { // without waiting for the lock, which Shutdown's flush holds for a while
@@ -171,6 +172,10 @@ func (d *Dispatcher) Emit(appID string, e pusher.WebhookEvent) {
 	defer d.mu.Unlock()
 	if d.closed.Load() {
 		d.countDrop(appID, DropShutdown, 1)
+		return
+	}
+	a := d.apps.Load().byID[appID] // again: a Reload may have come between
+	if a == nil || !a.wanted[e.Name] {
 		return
 	}
 	d.handle(a, e, d.clock.Now())
@@ -322,24 +327,26 @@ func (d *Dispatcher) abort(ctx context.Context) error {
 		d.timer = nil
 	}
 	var lost int
-	for _, a := range d.appList {
-		for _, ep := range a.endpoints {
-			events := ep.queue.len()
-			if ep.job != nil {
-				events += len(ep.job.events)
-			}
-			for w := ep.queue.front(); w != nil; w = ep.queue.front() {
-				w.ack = nil      // not done with: the outbox keeps it for another node
-				d.unqueue(ep, w) // keeps the gauges true after Shutdown
-			}
-			if events == 0 {
-				continue
-			}
-			lost += events
-			d.countDrop(a.ID, DropShutdown, events)
-			d.log.Warn().Str("app_id", a.ID).Str("url", ep.url).Str("reason", string(DropShutdown)).
-				Int("events", events).Msg("webhooks undelivered at shutdown: dropped")
+	var endpoints []*endpoint
+	for _, a := range d.apps.Load().list {
+		endpoints = append(endpoints, a.endpoints...)
+	}
+	for _, ep := range append(endpoints, d.retired...) {
+		events := ep.queue.len()
+		if ep.job != nil {
+			events += len(ep.job.events)
 		}
+		for w := ep.queue.front(); w != nil; w = ep.queue.front() {
+			w.ack = nil      // not done with: the outbox keeps it for another node
+			d.unqueue(ep, w) // keeps the gauges true after Shutdown
+		}
+		if events == 0 {
+			continue
+		}
+		lost += events
+		d.countDrop(ep.app.ID, DropShutdown, events)
+		d.log.Warn().Str("app_id", ep.app.ID).Str("url", ep.url).Str("reason", string(DropShutdown)).
+			Int("events", events).Msg("webhooks undelivered at shutdown: dropped")
 	}
 	if lost == 0 {
 		return nil

@@ -194,8 +194,8 @@ func TestUnwantedEventsAreNotQueued(t *testing.T) {
 	h.emit(clientEvent("private-x", "{}"), added("presence-x", "u"))
 	h.emit(occupied("x"), vacated("x"))
 	h.rc.expect(t, "channel_vacated:x")
-	if !h.d.apps[testAppID].wanted[pusher.WebhookChannelOccupied] || h.d.apps[testAppID].wanted[pusher.WebhookMemberAdded] {
-		t.Errorf("wanted = %v", h.d.apps[testAppID].wanted)
+	if !h.d.apps.Load().byID[testAppID].wanted[pusher.WebhookChannelOccupied] || h.d.apps.Load().byID[testAppID].wanted[pusher.WebhookMemberAdded] {
+		t.Errorf("wanted = %v", h.d.apps.Load().byID[testAppID].wanted)
 	}
 	if n := len(h.occupancy()); n != 0 {
 		t.Errorf("%d debounce entries; unwanted member events must not be tracked", n)

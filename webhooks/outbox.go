@@ -16,14 +16,18 @@ func (d *Dispatcher) Deliver(appID string, e pusher.WebhookEvent, done func()) {
 	if d.closed.Load() {
 		return
 	}
-	a := d.apps[appID]
-	if a == nil || !a.wanted[e.Name] {
+	if a := d.apps.Load().byID[appID]; a == nil || !a.wanted[e.Name] {
 		done()
 		return
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed.Load() {
+		return
+	}
+	a := d.apps.Load().byID[appID] // again: a Reload may have come between
+	if a == nil || !a.wanted[e.Name] {
+		go done()
 		return
 	}
 	now := d.clock.Now()
