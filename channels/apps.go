@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herald-rt/herald/auth"
 	"github.com/herald-rt/herald/pusher"
 )
 
@@ -31,13 +32,16 @@ func (a *app) logRefusal() bool {
 type appRegistry struct {
 	byID  map[string]*app
 	byKey map[string]*app
+	// tokens verify the bearer tokens of the token authorization endpoints, by app id; an app not
+	// listed verifies HS256 tokens with its secret.
+	tokens map[string]auth.TokenKey
 }
 
-func newAppRegistry(apps []pusher.App) (*appRegistry, error) {
+func newAppRegistry(apps []pusher.App, tokens map[string]auth.TokenKey) (*appRegistry, error) {
 	if len(apps) == 0 {
 		return nil, fmt.Errorf("channels: no apps configured")
 	}
-	r := &appRegistry{byID: make(map[string]*app), byKey: make(map[string]*app)}
+	r := &appRegistry{byID: make(map[string]*app), byKey: make(map[string]*app), tokens: tokens}
 	for _, a := range apps {
 		if err := a.Validate(); err != nil {
 			return nil, fmt.Errorf("channels: %w", err)
@@ -53,7 +57,7 @@ func newAppRegistry(apps []pusher.App) (*appRegistry, error) {
 		r.byID[a.ID] = st
 		r.byKey[a.Key] = st
 	}
-	return r, nil
+	return r, tokenKeysValid(tokens, r)
 }
 
 // all returns every app.

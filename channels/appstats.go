@@ -66,7 +66,7 @@ type AppStats struct {
 // AppStats reads every app's counters, sorted by app id. It walks the hub once for the channel and
 // subscription gauges, a shard at a time, so it is for a scrape, not a hot path.
 func (s *Server) AppStats() []AppStats {
-	apps := s.apps.all()
+	apps := s.apps.Load().all()
 	byID := make(map[string]*AppStats, len(apps))
 	out := make([]AppStats, 0, len(apps))
 	for _, a := range apps {

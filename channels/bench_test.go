@@ -79,7 +79,7 @@ func newBenchConn(b *testing.B, s *Server, sink *benchSink) *Conn {
 	b.Helper()
 	d := &discardTransport{fakeSocket: newFakeSocket(), sink: sink}
 	c := newConn(s, d)
-	c.app = s.apps.byKey[testKey]
+	c.app = s.apps.Load().byKey[testKey]
 	if perr := s.conns.register(c, 0); perr != nil {
 		b.Fatal(perr)
 	}

@@ -80,7 +80,7 @@ func (s *Server) Records(subs func(Subscription), users func(appID, userID, sock
 		clear(batch)
 		batch = batch[:0]
 	}
-	for id, a := range s.apps.byID {
+	for id, a := range s.apps.Load().byID {
 		if a.MaxConnections > 0 {
 			conns(id, int(a.conns.Load()))
 		}

@@ -113,7 +113,7 @@ func newTestConn(t *testing.T, s *Server) (*Conn, *fakeTransport) {
 	t.Helper()
 	ft := newFakeTransport()
 	c := newConn(s, ft)
-	c.app = s.apps.byKey[testKey]
+	c.app = s.apps.Load().byKey[testKey]
 	if perr := s.conns.register(c, 0); perr != nil {
 		t.Fatal(perr)
 	}

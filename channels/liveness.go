@@ -22,7 +22,7 @@ func (c *Conn) touch() { c.lastActive.Store(monotonic()) }
 // more than a quarter of it, at most once a second.
 func (s *Server) sweepInterval() time.Duration {
 	d := min(time.Second, s.cfg.ActivityTimeout/4, s.cfg.PongTimeout/4)
-	for _, a := range s.apps.byID {
+	for _, a := range s.apps.Load().byID {
 		if a.AuthorizationTimeout > 0 {
 			d = min(d, a.AuthorizationTimeout/4)
 		}

@@ -72,7 +72,7 @@ func boundRequest(read, write time.Duration) func(http.Handler) http.Handler {
 // before any parsing (401) and refuses disabled apps (403).
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a := s.apps.byID[chi.URLParam(r, "appID")]
+		a := s.apps.Load().byID[chi.URLParam(r, "appID")]
 		if a == nil {
 			writeError(w, http.StatusNotFound, "Unknown app id")
 			return
@@ -147,7 +147,7 @@ func (s *Server) observeREST(next http.Handler) http.Handler {
 			route = strings.TrimPrefix(rc.RoutePattern(), s.cfg.PathPrefix)
 		}
 		appID := chi.URLParam(r, "appID")
-		if s.apps.byID[appID] == nil {
+		if s.apps.Load().byID[appID] == nil {
 			appID = "" // an unknown id must not become a label value
 		}
 		s.cfg.Observer.REST(appID, route, sw.status, time.Since(start))

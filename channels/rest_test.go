@@ -56,7 +56,7 @@ func TestRESTBodyOverTheLimitIsRefusedUnread(t *testing.T) {
 	hs := httptest.NewServer(s.Handler())
 	defer hs.Close()
 	path := "/apps/" + restTestApp.ID + "/events"
-	limit := maxRESTBody(s.apps.byID[restTestApp.ID].Limits)
+	limit := maxRESTBody(s.apps.Load().byID[restTestApp.ID].Limits)
 	if got := rawPost(t, hs.URL, path, 999999999999, ""); got != "HTTP/1.1 413 Request Entity Too Large" {
 		t.Errorf("Content-Length 999999999999: %q, want 413 without the body", got)
 	}

@@ -48,7 +48,7 @@ func preflight(w http.ResponseWriter, _ *http.Request) {
 // tokenRequest checks what both endpoints need: a known, enabled app, a valid bearer token and a well
 // formed socket id. It answers the request itself when something is wrong.
 func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (*app, *auth.TokenClaims, string, bool) {
-	a := s.apps.byID[chi.URLParam(r, "appID")]
+	a := s.apps.Load().byID[chi.URLParam(r, "appID")]
 	if a == nil {
 		writeError(w, http.StatusNotFound, "Unknown app id")
 		return nil, nil, "", false
@@ -85,7 +85,7 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (*app, *au
 // tokenKey is the key an app's tokens are verified with: its configured one, else HS256 over the app
 // secret.
 func (s *Server) tokenKey(a *app) auth.TokenKey {
-	if k, ok := s.cfg.TokenKeys[a.ID]; ok {
+	if k, ok := s.apps.Load().tokens[a.ID]; ok {
 		return k
 	}
 	return auth.TokenKey{HMACSecret: []byte(a.Secret)}

@@ -126,7 +126,7 @@ type Server struct {
 	// Static after New.
 	cfg    Config
 	log    zerolog.Logger
-	apps   *appRegistry
+	apps   atomic.Pointer[appRegistry] // replaced whole by Reload
 	broker Broker
 	store  Channels
 	// storeHooks: the store records the transition webhooks itself (WebhookRecorder).
@@ -167,11 +167,8 @@ type Stats struct {
 // New returns a server for cfg, or an error naming the bad setting.
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
-	apps, err := newAppRegistry(cfg.Apps)
+	apps, err := newAppRegistry(cfg.Apps, cfg.TokenKeys)
 	if err != nil {
-		return nil, err
-	}
-	if err := tokenKeysValid(cfg.TokenKeys, apps); err != nil {
 		return nil, err
 	}
 	poller, err := ws.NewPoller()
@@ -182,7 +179,6 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:     cfg,
 		log:     *cfg.Logger,
-		apps:    apps,
 		hub:     newHub(),
 		conns:   newConnRegistry(),
 		broker:  cfg.Broker,
@@ -196,6 +192,7 @@ func New(cfg Config) (*Server, error) {
 		cancel:  cancel,
 		offline: offlineTimers{pending: make(map[userKey]*time.Timer)},
 	}
+	s.apps.Store(apps)
 	if r, ok := cfg.Channels.(WebhookRecorder); ok {
 		s.storeHooks = r.RecordsWebhooks()
 	}
@@ -235,7 +232,7 @@ func (s *Server) deliver(m Message) {
 	n := s.hub.fanout(&m)
 	if n > 0 {
 		s.stats.Deliveries.Add(int64(n))
-		if a := s.apps.byID[m.AppID]; a != nil {
+		if a := s.apps.Load().byID[m.AppID]; a != nil {
 			a.stats.messagesOut.Add(int64(n))
 			a.stats.bytesOut.Add(int64(n * len(m.Frame)))
 		}

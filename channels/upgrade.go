@@ -74,7 +74,7 @@ func (s *Server) admit(c *Conn, r *http.Request) *pusher.Error {
 		return perr
 	}
 	key := chi.URLParam(r, "key")
-	a := s.apps.byKey[key]
+	a := s.apps.Load().byKey[key]
 	switch {
 	case a == nil:
 		return pusher.CloseError(pusher.CodeAppNotFound, "App key "+pusher.Truncate(key, 64)+" does not exist")

@@ -31,6 +31,14 @@ func (s *appSet) app(id string) *app {
 	return s.byID[id]
 }
 
+// CheckApps reports whether Reload would take apps, naming the field at fault if not.
+func (d *Dispatcher) CheckApps(apps []App) error {
+	cfg := d.cfg
+	cfg.Apps = apps
+	_, err := cfg.withDefaults()
+	return err
+}
+
 var errReloadClosed = errors.New("webhooks: reload after shutdown")
 
 // Reload replaces the apps' webhook configuration while events flow, without losing or reordering
@@ -45,9 +53,7 @@ var errReloadClosed = errors.New("webhooks: reload after shutdown")
 // A removed app's events are ignored from then on. The configuration is checked as New checks it;
 // a bad one changes nothing and the error names the field.
 func (d *Dispatcher) Reload(apps []App) error {
-	cfg := d.cfg
-	cfg.Apps = apps
-	if _, err := cfg.withDefaults(); err != nil {
+	if err := d.CheckApps(apps); err != nil {
 		return err
 	}
 	d.mu.Lock()

@@ -79,6 +79,11 @@ type Cluster struct {
 	chores    chan func()
 	restoring atomic.Bool
 
+	// outboxApps are the apps whose outboxes this node may deliver; appsChanged is set when they
+	// are replaced (SetApps), for the outbox loop to make new apps' consumer groups.
+	outboxApps  atomic.Pointer[[]string]
+	appsChanged atomic.Bool
+
 	// leaving is set by Leave: the node has removed itself, and its loops must not find it evicted
 	// and register it again.
 	leaving atomic.Bool
@@ -150,6 +155,7 @@ func (cl *Cluster) Quota() Quota       { return Quota{cl} }
 // whose outboxes this node may deliver.
 func (cl *Cluster) Start(local Local, hooks Webhooks, apps []string) error {
 	cl.local, cl.hooks = local, hooks
+	cl.SetApps(apps)
 	ctx, cancel := context.WithTimeout(cl.ctx, 30*time.Second)
 	defer cancel()
 	if _, err := cl.evict(ctx, cl.cfg.NodeID, anyToken); err != nil {
@@ -167,7 +173,7 @@ func (cl *Cluster) Start(local Local, hooks Webhooks, apps []string) error {
 	readCtx, cl.stopReading = context.WithCancel(cl.ctx)
 	cl.outboxDone = make(chan struct{})
 	if hooks != nil {
-		go cl.deliverOutbox(readCtx, apps)
+		go cl.deliverOutbox(readCtx)
 	} else {
 		close(cl.outboxDone)
 	}
@@ -326,4 +332,11 @@ func (cl *Cluster) Nodes(ctx context.Context) (map[string]time.Time, error) {
 		out[v.Member] = time.UnixMilli(int64(v.Score))
 	}
 	return out, nil
+}
+
+// SetApps replaces the apps whose webhook outboxes this node may deliver (a configuration reload).
+func (cl *Cluster) SetApps(apps []string) {
+	apps = append([]string(nil), apps...)
+	cl.outboxApps.Store(&apps)
+	cl.appsChanged.Store(true)
 }

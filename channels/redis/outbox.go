@@ -36,7 +36,7 @@ const (
 //
 // Once reading stops (Leave), a holder keeps the lease until its dispatcher is done with what it
 // was handed, then lets it go; Close ends the loop whatever is left.
-func (cl *Cluster) deliverOutbox(reading context.Context, apps []string) {
+func (cl *Cluster) deliverOutbox(reading context.Context) {
 	defer close(cl.outboxDone)
 	holding := false
 	var claimed time.Time
@@ -46,6 +46,7 @@ func (cl *Cluster) deliverOutbox(reading context.Context, apps []string) {
 		if reading.Err() != nil && !holding {
 			return // leaving, and not the holder: it must not take the lease now
 		}
+		apps := *cl.outboxApps.Load()
 		callCtx, cancel := cl.call(cl.ctx)
 		got, err := cl.run(callCtx, cl.scripts.lease, cl.cfg.NodeID, itoa(cl.cfg.NodeTimeout.Milliseconds())).AsInt64()
 		cancel()
@@ -59,8 +60,12 @@ func (cl *Cluster) deliverOutbox(reading context.Context, apps []string) {
 			}
 		case !holding:
 			holding = true
+			cl.appsChanged.Store(false)
 			cl.log.Info().Msg("redis: this node delivers the cluster's webhooks")
 			cl.claim(apps)
+			claimed = time.Now()
+		case cl.appsChanged.Swap(false):
+			cl.claim(apps) // the apps were reloaded: new ones need their consumer groups
 			claimed = time.Now()
 		case time.Since(claimed) >= cl.cfg.NodeTimeout:
 			cl.claimIdle(apps)

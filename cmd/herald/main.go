@@ -72,6 +72,8 @@ type herald struct {
 	cluster    *redis.Cluster // nil: one node alone
 	metrics    *metrics       // nil: no --metrics-addr
 	cert       *certificate   // nil: plain HTTP
+	// reread loads the settings again, as at start (a SIGHUP's reload).
+	reread func() (*options, error)
 }
 
 // newHerald reads the settings and builds everything that needs no listener. Every error is a
@@ -81,7 +83,7 @@ func newHerald(args []string, lookup func(string) (string, bool), stderr io.Writ
 	if err != nil {
 		return nil, err
 	}
-	h := &herald{o: o}
+	h := &herald{o: o, reread: func() (*options, error) { return loadOptions(args, lookup, io.Discard) }}
 	if h.log, err = newLogger(o, stderr); err != nil {
 		return nil, err
 	}
@@ -357,6 +359,47 @@ func (h *herald) reloadOn(ctx context.Context, hup <-chan os.Signal) {
 			if h.cert != nil {
 				h.cert.reload(true)
 			}
+			h.reloadApps()
 		}
 	}
+}
+
+// reloadApps reads the settings again and puts the new apps and their webhooks in place. A file
+// that does not load, or apps that do not validate, change nothing: the reason is logged and the
+// running configuration stays. Settings other than the apps need a restart, and are said to.
+func (h *herald) reloadApps() {
+	o, err := h.reread()
+	if err != nil {
+		h.log.Error().Err(err).Msg("reload refused: the configuration stays as it was")
+		return
+	}
+	cfg, err := o.serverConfig(&h.log)
+	if err != nil {
+		h.log.Error().Err(err).Msg("reload refused: the configuration stays as it was")
+		return
+	}
+	hookApps := o.webhookConfig(&h.log).Apps
+	if err := h.hooks.CheckApps(hookApps); err != nil {
+		h.log.Error().Err(err).Msg("reload refused: the configuration stays as it was")
+		return
+	}
+	changed, removed, err := h.srv.Reload(cfg.Apps, cfg.TokenKeys)
+	if err != nil {
+		h.log.Error().Err(err).Msg("reload refused: the configuration stays as it was")
+		return
+	}
+	if err := h.hooks.Reload(hookApps); err != nil { // checked above: only a shutdown under way
+		h.log.Error().Err(err).Msg("webhooks not reloaded")
+	}
+	if h.cluster != nil {
+		var ids []string
+		for _, a := range o.apps() {
+			ids = append(ids, a.ID)
+		}
+		h.cluster.SetApps(ids)
+	}
+	if !o.sameExceptApps(h.o) {
+		h.log.Warn().Msg("reload: only apps and their webhooks change without a restart; the other settings changed in the file need one")
+	}
+	h.log.Info().Int("apps", len(cfg.Apps)).Int("changed", changed).Int("removed", removed).Msg("configuration reloaded")
 }

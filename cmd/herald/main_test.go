@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,11 +109,43 @@ func startRun(t *testing.T, args []string, vars map[string]string) (map[string]s
 			addrs[entry.Message] = entry.Addr
 		}
 	}
-	go func() { _, _ = io.Copy(io.Discard, logR) }()
+	logLines := make(chan string, 1000)
+	go func() { // the rest of the log, for tests that wait for a line (runLog); dropped when unread
+		for lines.Scan() {
+			select {
+			case logLines <- lines.Text():
+			default:
+			}
+		}
+	}()
 	if addrs[listening] == "" {
 		t.Fatal("herald never logged that it was listening")
 	}
+	runLogs.Store(t, logLines)
 	return addrs, exit
+}
+
+// runLogs holds each test's herald log lines after "herald listening" (see startRun).
+var runLogs sync.Map
+
+// waitLog waits up to 10 s for a log line of the test's herald containing text.
+func waitLog(t *testing.T, text string) {
+	t.Helper()
+	v, ok := runLogs.Load(t)
+	if !ok {
+		t.Fatal("no herald started by this test")
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case l := <-v.(chan string):
+			if strings.Contains(l, text) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("herald did not log %q within 10 s", text)
+		}
+	}
 }
 
 // TestRunFlushesWebhooksOnShutdown: with HERALD_WEBHOOK_URL set, a subscription produces a signed

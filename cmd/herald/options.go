@@ -501,3 +501,13 @@ func (o *options) trustedProxies() ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// sameExceptApps reports whether o and p agree on every setting but the apps.
+func (o *options) sameExceptApps(p *options) bool {
+	a, b := *o, *p
+	a.Apps, b.Apps = nil, nil
+	a.defaultApp, b.defaultApp = appOptions{}, appOptions{}
+	a.defaultAppKeys, b.defaultAppKeys = defaultAppKeys{}, defaultAppKeys{}
+	a.defaultAppCustomized, b.defaultAppCustomized = false, false
+	return reflect.DeepEqual(a, b)
+}
