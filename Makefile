@@ -28,6 +28,11 @@ check:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	GOOS=windows $(GO) vet ./... # the non-Linux socket code (poller_other.go, writenow_other.go) still builds
+	@# The systemd unit, against this tree's binary (skipped where systemd-analyze is missing).
+	@if command -v systemd-analyze >/dev/null; then $(GO) build -o $(BIN) ./cmd/herald && d=$$(mktemp -d) && \
+		sed 's#/usr/local/bin/herald#$(CURDIR)/$(BIN)#g' docs/deploy/herald.service > $$d/herald.service && \
+		out=$$(systemd-analyze verify $$d/herald.service 2>&1); rm -rf $$d; \
+		if [ -n "$$out" ]; then echo "docs/deploy/herald.service: $$out"; exit 1; fi; fi
 
 test-go:
 	$(GO) test -race -count=1 -timeout 300s ./...

@@ -88,6 +88,12 @@ func TestTriggerAndStatusCommands(t *testing.T) {
 		t.Errorf("bad --data: exit %d, want 2", code)
 	}
 
+	if code, out, errOut := runCommand(t, nil, "up", "--url", "http://"+addr); code != 0 || !strings.Contains(out, "200") {
+		t.Errorf("herald up: %d %q %q", code, out, errOut)
+	}
+	if code, _, _ := runCommand(t, map[string]string{"HERALD_ADDR": "127.0.0.1:1"}, "up"); code != 1 {
+		t.Errorf("herald up against nothing: exit %d, want 1", code)
+	}
 	code, out, errOut := runCommand(t, nil, "status", "--metrics-url", "http://"+addrs["metrics served on /metrics"]+"/metrics")
 	if code != 0 {
 		t.Fatalf("status: %d %q", code, errOut)
