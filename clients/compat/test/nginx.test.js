@@ -1,0 +1,121 @@
+'use strict';
+// Herald behind Debian's nginx, as docs/deploy/nginx.conf sets it up: nginx terminates TLS (a
+// certificate made here with openssl) and proxies /ws/ to Herald running with --path-prefix /ws.
+// Stock pusher-js connects over wss through it, and a REST publish signed for /apps/{id}/events
+// goes through it under the prefix. NODE_TLS_REJECT_UNAUTHORIZED=0 lets Node accept the certificate;
+// only this file's process sees it.
+
+const assert = require('node:assert/strict');
+const { describe, before, after } = require('node:test');
+const { execFileSync, spawn } = require('node:child_process');
+const fs = require('node:fs');
+const https = require('node:https');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { useHerald, waitFor, subscribe, signedFetch, PusherClient, uniq } = require('../harness');
+
+process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+    srv.on('error', reject);
+  });
+}
+
+function status(url, ca) {
+  return new Promise((resolve) => {
+    const req = https.get(url, { ca, timeout: 1000 }, (res) => { res.resume(); resolve(res.statusCode); });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => { req.destroy(); resolve(0); });
+  });
+}
+
+describe('behind nginx: TLS at the proxy, Herald under a path prefix', () => {
+  const h = useHerald({ pathPrefix: '/ws' });
+  const proxy = { port: 0, child: null, dir: null, output: '' };
+
+  before(async () => {
+    assert.ok(NGINX, 'nginx is not installed (Debian: apt-get install nginx; .ci/run installs it)');
+    proxy.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-compat-nginx-'));
+    const cert = path.join(proxy.dir, 'cert.pem');
+    const key = path.join(proxy.dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+    { stdio: 'ignore' });
+    proxy.ca = fs.readFileSync(cert);
+    proxy.port = await freePort();
+    const d = proxy.dir;
+    fs.writeFileSync(path.join(d, 'nginx.conf'), `
+daemon off;
+master_process off;
+pid ${d}/nginx.pid;
+error_log ${d}/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path ${d}/body; proxy_temp_path ${d}/proxy; fastcgi_temp_path ${d}/fastcgi;
+  uwsgi_temp_path ${d}/uwsgi; scgi_temp_path ${d}/scgi;
+  upstream herald { server 127.0.0.1:${h.server.port}; keepalive 8; }
+  map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+  server {
+    listen 127.0.0.1:${proxy.port} ssl;
+    ssl_certificate ${cert};
+    ssl_certificate_key ${key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location /ws/ {
+      proxy_pass http://herald;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_read_timeout 3600s;
+      proxy_buffering off;
+    }
+  }
+}`);
+    proxy.child = spawn(NGINX, ['-p', d, '-c', path.join(d, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    proxy.child.stdout.on('data', (c) => { proxy.output += c; });
+    proxy.child.stderr.on('data', (c) => { proxy.output += c; });
+    const deadline = Date.now() + 10000;
+    while (await status(`https://127.0.0.1:${proxy.port}/ws/up`, proxy.ca) !== 200) {
+      if (Date.now() > deadline || proxy.child.exitCode !== null) {
+        throw new Error(`nginx did not proxy /ws/up within 10 s: ${proxy.output}\n${fs.existsSync(path.join(d, 'error.log')) ? fs.readFileSync(path.join(d, 'error.log')) : ''}`);
+      }
+      await new Promise((r) => setTimeout(r, 50)); // polling a starting process, with a deadline
+    }
+  });
+
+  after(async () => {
+    if (proxy.child && proxy.child.exitCode === null) {
+      const exited = new Promise((r) => proxy.child.on('exit', r));
+      proxy.child.kill('SIGTERM');
+      await exited;
+    }
+    if (proxy.dir) fs.rmSync(proxy.dir, { recursive: true, force: true });
+  });
+
+  h.test('pusher-js connects over wss through nginx and receives a REST publish sent through it', async (s) => {
+    const client = new PusherClient(s.server.key, {
+      cluster: 'mt1', wsHost: '127.0.0.1', wssPort: proxy.port, forceTLS: true, wsPath: '/ws',
+      enabledTransports: ['ws'], disableStats: true,
+    });
+    s.clients.push(client);
+    await waitFor(client.connection, 'connected', 5000);
+    const channel = uniq('proxied');
+    const ch = await subscribe(client, channel);
+    const got = waitFor(ch, 'through-nginx', 5000);
+    const viaProxy = { httpBase: `https://127.0.0.1:${proxy.port}`, appId: s.server.appId, key: s.server.key, secret: s.server.secret };
+    const res = await signedFetch(viaProxy, {
+      method: 'POST', path: '/events', urlPrefix: '/ws',
+      body: { name: 'through-nginx', channels: [channel], data: JSON.stringify({ ok: true }) },
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(await got, { ok: true });
+  });
+});
