@@ -16,7 +16,8 @@
 # built from an older commit, for a before-and-after comparison in one session), NODES (1; more runs
 # that many nodes on one redis-server of the script's own, every node and Redis pinned to SERVER_CPU:
 # the sockets are spread over the nodes, REST goes to the first, CPU and RSS are the nodes' sum, and
-# each line also counts Redis's commands per unit of work), REDIS (0; 1 puts even one node on Redis).
+# each line also counts Redis's commands per unit of work), REDIS (0; 1 puts even one node on Redis),
+# HERALD_ARGS (more flags for every herald, e.g. "--metrics-addr 127.0.0.1:0" to measure metrics' cost).
 #
 #   git worktree add /tmp/base <commit> && (cd /tmp/base && go build -o /tmp/herald-base ./cmd/herald)
 #   HERALD_BIN=/tmp/herald-base RESULTS=bin/before.jsonl cmd/herald-bench/bench.sh
@@ -75,7 +76,8 @@ start_herald() {
 		# --max-connections 0: the 19.5k step needs more than the cap derived from the open-files limit.
 		# Each node's pprof listener is on its port + 1.
 		"${server_pin[@]}" "$HERALD_BIN" --addr "127.0.0.1:$port" --debug-addr "127.0.0.1:$((port + 1))" \
-			--max-connections 0 --log-level warn --log-format json "${cluster[@]}" ${cluster:+--node-id "n$i"} 2>>"$LOG" &
+			--max-connections 0 --log-level warn --log-format json "${cluster[@]}" ${cluster:+--node-id "n$i"} \
+			${HERALD_ARGS:-} 2>>"$LOG" &
 		HERALD_PIDS+=($!)
 		URLS=${URLS:+$URLS,}ws://127.0.0.1:$port
 	done

@@ -5,10 +5,15 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/herald-rt/herald/clients"
 )
@@ -117,4 +122,34 @@ func scrape(t *testing.T, url string) map[string]float64 {
 		out[line[:i]] = v
 	}
 	return out
+}
+
+// TestDashboardNamesExistingMetrics: every metric the Grafana dashboard in docs/ queries is one
+// Herald exports (a series of a scrape, or one the collector describes, the cluster's included).
+func TestDashboardNamesExistingMetrics(t *testing.T) {
+	b, err := os.ReadFile("../../docs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	m := newMetrics(&herald{})
+	descs := make(chan *prometheus.Desc, 1000)
+	for _, c := range []prometheus.Collector{&serverCollector{}, m.restRequests, m.restDuration, m.publishDelivery,
+		m.webhookAttempts, m.webhookDuration, m.webhookDropped, collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		c.Describe(descs)
+	}
+	close(descs)
+	fqName := regexp.MustCompile(`fqName: "([a-z_]+)"`)
+	for d := range descs {
+		if m := fqName.FindStringSubmatch(d.String()); m != nil {
+			known[m[1]] = true
+		}
+	}
+	for _, name := range regexp.MustCompile(`\b((?:herald|go|process)_[a-z_]+)`).FindAllString(string(b), -1) {
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_count"), "_sum")
+		if !known[base] {
+			t.Errorf("the dashboard queries %s, which Herald does not export", name)
+		}
+	}
 }
