@@ -67,11 +67,7 @@ func TestDeliverAcknowledgesOnceDelivered(t *testing.T) {
 // TestDeliverPairCancelsInQueue: a removal that meets its addition still waiting in the endpoint's
 // queue cancels it; neither is sent, and both are acknowledged.
 func TestDeliverPairCancelsInQueue(t *testing.T) {
-	h := start(t, Config{})
-	release := h.rc.holdFirst(t, "hook.test")
-	a := make(acks, 10)
-	h.d.Deliver(testAppID, occupied("first"), a.of("first"))
-	h.rc.expect(t, "channel_occupied:first") // held: what follows waits in the queue
+	h, release, a := startHeld(t)
 	h.d.Deliver(testAppID, added("presence-b", "u1"), a.of("added"))
 	h.d.Deliver(testAppID, removed("presence-b", "u1"), a.of("removed"))
 	a.expect(t, "added", "removed")
@@ -116,11 +112,7 @@ func TestDeliverAfterShutdownIsNotAcknowledged(t *testing.T) {
 // channel carries the acknowledgement from then on; the replaced entry is acknowledged at once, so a
 // node that dies before sending leaves only the newest count in the outbox.
 func TestDeliverNewerCountAcknowledgesTheOlder(t *testing.T) {
-	h := start(t, Config{})
-	release := h.rc.holdFirst(t, "hook.test")
-	a := make(acks, 10)
-	h.d.Deliver(testAppID, occupied("first"), a.of("first"))
-	h.rc.expect(t, "channel_occupied:first") // held: what follows waits in the queue
+	h, release, a := startHeld(t)
 	h.d.Deliver(testAppID, count("c", 1), a.of("one"))
 	h.d.Deliver(testAppID, count("c", 2), a.of("two"))
 	a.expect(t, "one")
@@ -131,4 +123,16 @@ func TestDeliverNewerCountAcknowledgesTheOlder(t *testing.T) {
 		t.Fatalf("subscription_count sent %v, want 2", n)
 	}
 	a.expect(t, "first", "two")
+}
+
+// startHeld starts a dispatcher whose receiver holds its first request, an outbox event "first":
+// what is delivered next waits in the endpoint's queue until release.
+func startHeld(t *testing.T) (h *harness, release func(), a acks) {
+	t.Helper()
+	h = start(t, Config{})
+	release = h.rc.holdFirst(t, "hook.test")
+	a = make(acks, 10)
+	h.d.Deliver(testAppID, occupied("first"), a.of("first"))
+	h.rc.expect(t, "channel_occupied:first")
+	return h, release, a
 }

@@ -275,23 +275,30 @@ func TestCacheMissOnceAcrossNodes(t *testing.T) {
 	}
 }
 
+// twoMembers starts two nodes with quick heartbeats and reconcile passes, a member of channel on
+// each (u1 on n1, u2 on n2), and waits for their webhooks; it returns n1's subscription.
+func twoMembers(t *testing.T, r *redistest.Server, channel string) (n1, n2 *testNode, gone channels.Subscription) {
+	t.Helper()
+	quick := func(c *Config) { c.NodeTimeout, c.ReconcileInterval = 1200*time.Millisecond, time.Millisecond }
+	n1 = startNode(t, r, "n1", true, quick)
+	n2 = startNode(t, r, "n2", false, quick)
+	gone = channels.Subscription{AppID: "a", Channel: channel, SocketID: "1.1", Member: &pusher.Member{UserID: "u1"}}
+	stays := channels.Subscription{AppID: "a", Channel: channel, SocketID: "2.2", Member: &pusher.Member{UserID: "u2"}}
+	n1.local.hold(gone)
+	n2.local.hold(stays)
+	subscribe(t, n1, gone)
+	subscribe(t, n2, stays)
+	n1.hooks.expect(t, "channel_occupied:"+channel, "member_added:"+channel+":u1", "member_added:"+channel+":u2")
+	return n1, n2, gone
+}
+
 // TestDeparturesSurviveARedisRestart: a socket leaves while Redis is down, and Redis comes back
 // empty. Every node records its sockets again, quietly, and then the node the socket left reports
 // its departure against that state: member_removed for its user, but no channel_vacated, since
 // another node still holds a member.
 func TestDeparturesSurviveARedisRestart(t *testing.T) {
 	r := redistest.Start(t)
-	quick := func(c *Config) { c.NodeTimeout, c.ReconcileInterval = 1200*time.Millisecond, time.Millisecond }
-	n1 := startNode(t, r, "n1", true, quick)
-	n2 := startNode(t, r, "n2", false, quick)
-	gone := channels.Subscription{AppID: "a", Channel: "presence-d", SocketID: "1.1", Member: &pusher.Member{UserID: "u1"}}
-	stays := channels.Subscription{AppID: "a", Channel: "presence-d", SocketID: "2.2", Member: &pusher.Member{UserID: "u2"}}
-	n1.local.hold(gone)
-	n2.local.hold(stays)
-	subscribe(t, n1, gone)
-	subscribe(t, n2, stays)
-	n1.hooks.expect(t, "channel_occupied:presence-d", "member_added:presence-d:u1", "member_added:presence-d:u2")
-
+	n1, n2, gone := twoMembers(t, r, "presence-d")
 	r.Kill()
 	n1.local.hold()
 	if _, err := n1.Channels().Unsubscribe(ctx(t), gone); err == nil {
@@ -334,16 +341,7 @@ func TestSubscribeAgainAfterAFailedLeave(t *testing.T) {
 // user, no channel_vacated (another node's member stays), nothing else.
 func TestLeaveInARedisThatLostItsData(t *testing.T) {
 	r := redistest.Start(t)
-	quick := func(c *Config) { c.NodeTimeout, c.ReconcileInterval = 1200*time.Millisecond, time.Millisecond }
-	n1 := startNode(t, r, "n1", true, quick)
-	n2 := startNode(t, r, "n2", false, quick)
-	gone := channels.Subscription{AppID: "a", Channel: "presence-f", SocketID: "1.1", Member: &pusher.Member{UserID: "u1"}}
-	stays := channels.Subscription{AppID: "a", Channel: "presence-f", SocketID: "2.2", Member: &pusher.Member{UserID: "u2"}}
-	n1.local.hold(gone)
-	n2.local.hold(stays)
-	subscribe(t, n1, gone)
-	subscribe(t, n2, stays)
-	n1.hooks.expect(t, "channel_occupied:presence-f", "member_added:presence-f:u1", "member_added:presence-f:u2")
+	n1, n2, gone := twoMembers(t, r, "presence-f")
 	if err := n1.client.Do(ctx(t), n1.client.B().Flushall().Build()).Error(); err != nil {
 		t.Fatal(err)
 	}

@@ -85,28 +85,9 @@ func (cl *Cluster) reconcile(ctx context.Context, prev *reconcileState) (mended 
 	if err != nil {
 		return 0, err
 	}
-	next := reconcileState{ghosts: map[subKey]bool{}, lost: map[subKey]bool{}, ghostUsers: map[signin]bool{},
-		lostUsers: map[signin]bool{}, connDrift: map[string]int64{}}
-	for s := range recordedSubs {
-		if _, ok := held.subs[s]; !ok {
-			next.ghosts[s] = true
-		}
-	}
-	for s := range held.subs {
-		if !recordedSubs[s] {
-			next.lost[s] = true
-		}
-	}
-	for u := range recordedUsers {
-		if _, ok := held.users[u]; !ok {
-			next.ghostUsers[u] = true
-		}
-	}
-	for u := range held.users {
-		if !recordedUsers[u] {
-			next.lostUsers[u] = true
-		}
-	}
+	next := reconcileState{connDrift: map[string]int64{}}
+	next.ghosts, next.lost = missing(recordedSubs, held.subs), missing(held.subs, recordedSubs)
+	next.ghostUsers, next.lostUsers = missing(recordedUsers, held.users), missing(held.users, recordedUsers)
 	for app, n := range held.conns {
 		if drift := recordedConns[app] - int64(n); drift != 0 {
 			next.connDrift[app] = drift
@@ -276,4 +257,15 @@ func split3(e string) (a, b, c string, ok bool) {
 	a, rest, ok1 := strings.Cut(e, "\n")
 	b, c, ok2 := strings.Cut(rest, "\n")
 	return a, b, c, ok1 && ok2
+}
+
+// missing returns the keys of have that want lacks.
+func missing[K comparable, V, W any](have map[K]V, want map[K]W) map[K]bool {
+	out := map[K]bool{}
+	for k := range have {
+		if _, ok := want[k]; !ok {
+			out[k] = true
+		}
+	}
+	return out
 }

@@ -964,6 +964,7 @@ module.exports = {
   PusherServer,
   buildHerald,
   heraldBinary,
+  httpStatus,
   startHerald,
   useHerald,
   useCluster,

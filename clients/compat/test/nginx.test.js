@@ -9,11 +9,10 @@ const assert = require('node:assert/strict');
 const { describe, before, after } = require('node:test');
 const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
-const https = require('node:https');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { useHerald, waitFor, subscribe, signedFetch, PusherClient, uniq } = require('../harness');
+const { useHerald, waitFor, subscribe, signedFetch, httpStatus, PusherClient, uniq } = require('../harness');
 
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
@@ -23,14 +22,6 @@ function freePort() {
     const srv = net.createServer();
     srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
     srv.on('error', reject);
-  });
-}
-
-function status(url, ca) {
-  return new Promise((resolve) => {
-    const req = https.get(url, { ca, timeout: 1000 }, (res) => { res.resume(); resolve(res.statusCode); });
-    req.on('error', () => resolve(0));
-    req.on('timeout', () => { req.destroy(); resolve(0); });
   });
 }
 
@@ -83,7 +74,7 @@ http {
     proxy.child.stdout.on('data', (c) => { proxy.output += c; });
     proxy.child.stderr.on('data', (c) => { proxy.output += c; });
     const deadline = Date.now() + 10000;
-    while (await status(`https://127.0.0.1:${proxy.port}/ws/up`, proxy.ca) !== 200) {
+    while (await httpStatus(`https://127.0.0.1:${proxy.port}/ws/up`, proxy.ca) !== 200) {
       if (Date.now() > deadline || proxy.child.exitCode !== null) {
         throw new Error(`nginx did not proxy /ws/up within 10 s: ${proxy.output}\n${fs.existsSync(path.join(d, 'error.log')) ? fs.readFileSync(path.join(d, 'error.log')) : ''}`);
       }
