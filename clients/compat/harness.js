@@ -412,6 +412,23 @@ async function startRedis() {
     await withTimeout(redis.exited, STOP_TIMEOUT_MS, 'redis-server exit');
     redis.child = null;
   };
+  // get reads a string key (null when absent), for tests that must know the cluster's state.
+  redis.get = (key) => new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let buf = '';
+    sock.setTimeout(2000, () => { sock.destroy(); reject(new Error(`redis GET ${key}: timeout`)); });
+    sock.on('error', reject);
+    sock.on('connect', () => sock.write(`GET ${key}\r\n`));
+    sock.on('data', (d) => {
+      buf += d.toString();
+      const m = /^\$(-?\d+)\r\n/.exec(buf);
+      if (!m) return;
+      const n = Number(m[1]);
+      if (n < 0) { sock.destroy(); resolve(null); return; }
+      const start = m[0].length;
+      if (buf.length >= start + n + 2) { sock.destroy(); resolve(buf.slice(start, start + n)); }
+    });
+  });
   await redis.start();
   return redis;
 }

@@ -278,27 +278,34 @@ describe('cluster faults: a crash, a SIGTERM and a Redis restart', () => {
     assert.equal(lifecycle(rx, P).length, 3, 'the restart caused no occupancy or member webhooks');
   });
 
-  h.test('kill -9: the others remove the dead node\'s members within the node timeout, with one webhook each', async ([n1, n2, n3]) => {
+  h.test('kill -9: the others remove the dead node\'s members within the node timeout, with one webhook each', async (nodes) => {
+    // The node killed does not hold the webhook lease: a holder killed between sending a webhook
+    // and acknowledging it has it sent again by the next holder (at least once; see the Go test of
+    // a holder killed mid-retry), which is not what this test is about.
+    const holder = await h.redis.get('herald:lease');
+    const n1 = nodes[0]; // node ids are n1, n2, n3 in order
+    const [victim, survivor] = holder === 'n3' ? [nodes[1], nodes[2]] : [nodes[2], nodes[1]];
     const P = uniq('presence-crash');
     const a = await n1.connected({ user: { user_id: 'stays' } });
     const chA = await subscribe(a, P);
-    const doomed = await n3.connected({ user: { user_id: 'doomed' } });
+    const doomed = await victim.connected({ user: { user_id: 'doomed' } });
     const added = waitFor(chA, 'pusher:member_added', 5000);
     await subscribe(doomed, P);
     await added;
     const removed = waitFor(chA, 'pusher:member_removed', 10000);
-    n3.server.stopping = true; // the test ends it
-    n3.server.child.kill('SIGKILL');
+    victim.server.stopping = true; // the test ends it
+    victim.server.child.kill('SIGKILL');
     assert.equal((await removed).id, 'doomed');
-    const users = await (await n2.sdk.get({ path: `/channels/${P}/users` })).json();
+    const users = await (await survivor.sdk.get({ path: `/channels/${P}/users` })).json();
     assert.deepEqual(users.users.map((u) => u.id), ['stays']);
     await expectLifecycle(rx, P, [`channel_occupied ${P}`, `member_added ${P} stays`, `member_added ${P} doomed`,
       `member_removed ${P} doomed`]);
-    await fence(rx, n2);
+    await fence(rx, survivor);
     assert.equal(lifecycle(rx, P).length, 4, 'the two survivors reaped the dead node once');
   });
 
-  h.test('SIGTERM: the node\'s members leave at once, and its clients are told to reconnect (4200)', async ([n1, n2]) => {
+  h.test('SIGTERM: the node\'s members leave at once, and its clients are told to reconnect (4200)', async (nodes) => {
+    const [n1, n2] = nodes.filter((n) => !n.server.exited); // the two the crash test left
     const P = uniq('presence-deploy');
     const a = await n1.connected({ user: { user_id: 'stays' } });
     const chA = await subscribe(a, P);
