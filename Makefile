@@ -40,8 +40,11 @@ test-go:
 compat-deps:
 	cd $(COMPAT) && npm ci --no-audit --no-fund --loglevel=error
 
+## test-compat: the stock-SDK suite over WebSocket, then again with pusher-js on each HTTP fallback.
 test-compat: build compat-deps
 	cd $(COMPAT) && HERALD_BIN=$(CURDIR)/$(BIN) npm test
+	cd $(COMPAT) && HERALD_BIN=$(CURDIR)/$(BIN) npm run test:xhr_streaming
+	cd $(COMPAT) && HERALD_BIN=$(CURDIR)/$(BIN) npm run test:xhr_polling
 
 ## test-browser: the stock web builds in real headless Chromium (Debian's chromium package; set
 ## CHROMIUM_BIN for another binary), about a minute.

@@ -43,6 +43,7 @@ func (s *Server) sweepLiveness() {
 		}
 		now := monotonic()
 		s.conns.each(&batch, func(c *Conn) { c.checkLiveness(now) })
+		s.closeIdleSessions(now)
 	}
 }
 

@@ -74,6 +74,9 @@ type Config struct {
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed when a rate limit needs a
 	// client's address. None: the peer's address is the client's.
 	TrustedProxies []netip.Prefix
+	// HTTPSessionTimeout closes an HTTP session (xhr_streaming, xhr_polling) that has had no receiving
+	// request for this long: its client is gone. Default 5 s.
+	HTTPSessionTimeout time.Duration
 	// Observer receives latency measurements (REST requests, sampled publish-to-delivery). Nil: none
 	// is taken. Counts are read with AppStats and Stats.
 	Observer Observer
@@ -85,6 +88,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.ActivityTimeout, 120*time.Second)
 	setDefault(&c.PongTimeout, 30*time.Second)
 	setDefault(&c.WriteTimeout, 10*time.Second)
+	setDefault(&c.HTTPSessionTimeout, 5*time.Second)
 	setDefault(&c.MaxQueueBytes, 1<<20)
 	setDefault(&c.MaxFrameBytes, 64<<10)
 	setDefault(&c.CacheTTL, 30*time.Minute)
@@ -141,11 +145,12 @@ type Server struct {
 	cancel context.CancelFunc
 
 	// Each guarded by its own lock.
-	hub     *hub
-	conns   *connRegistry
-	offline offlineTimers
-	counts  countThrottle
-	waiters sync.Map // *Conn → chan struct{}, see Conn.gone
+	hub      *hub
+	conns    *connRegistry
+	offline  offlineTimers
+	counts   countThrottle
+	waiters  sync.Map // *Conn → chan struct{}, see Conn.gone
+	sessions sessionRegistry
 
 	stats     Stats
 	draining  atomic.Bool
@@ -261,6 +266,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/up", s.serveUp)
 		r.Get("/ready", s.serveReady)
 		r.Get("/app/{key}", s.serveWebSocket)
+		s.sessionRoutes(r)
 		r.Route("/apps/{appID}", s.restRoutes)
 	}
 	routes(r)

@@ -5,10 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/rs/zerolog"
 
 	"github.com/herald-rt/herald/channels/internal/ws"
 	"github.com/herald-rt/herald/pusher"
@@ -50,16 +48,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		refuse(sock, pusher.CloseError(pusher.CodeReconnect, "Server shutting down: reconnect"))
 		return
 	}
-	// The 101 answer and pusher:connection_established go out in one write, and whatever was sent to the
-	// connection meanwhile after them. If that write fails the socket is closed, and the reader started
-	// below finds it so and cleans up.
-	established := pusher.ConnectionEstablishedFrame(c.id, max(1, int(s.cfg.ActivityTimeout/time.Second)))
-	c.out.wrote(true, sock.Write(ws.Frame{Op: ws.OpText, Data: established}))
-	s.stats.ConnectionsAccepted.Add(1)
-	c.app.stats.opened.Add(1)
-	if s.log.GetLevel() <= zerolog.DebugLevel {
-		c.logger().Debug().Str("remote_addr", r.RemoteAddr).Msg("connection opened")
-	}
+	s.established(c, r) // with the 101 answer, in one write; the reader started below finds a failure
 	// Until the client sends something the connection needs no reader; where it cannot park, the reader
 	// gets a goroutine of its own, since net/http's has a deep stack and holds the request.
 	if !sock.ParkIfIdle(c.wake) {

@@ -29,6 +29,9 @@ const READY_TIMEOUT_MS = 10000;
 const STOP_TIMEOUT_MS = 5000;
 const TEST_TIMEOUT_MS = 20000;
 const LOG_CAP = 256 * 1024;
+// HERALD_COMPAT_TRANSPORT=xhr_streaming or xhr_polling runs the pusher-js clients of the scopes over
+// that HTTP transport instead of WebSocket.
+const HTTP_TRANSPORT = process.env.HERALD_COMPAT_TRANSPORT || '';
 
 // pusher-js answers a 4000–4099 close of an established connection ("refused") by closing it again,
 // and faye-websocket, its Node transport, arms a 30 s close timer even on an already closed socket,
@@ -223,6 +226,9 @@ async function startHerald(opts = {}) {
     if (opts.clientEvents !== undefined) env.HERALD_APP_CLIENT_EVENTS = String(!!opts.clientEvents);
   }
   if (opts.activityTimeout !== undefined) env.HERALD_ACTIVITY_TIMEOUT = String(opts.activityTimeout);
+  // A polling client that disconnects between two polls is gone only when its session times out:
+  // shorter than the default here, so the departures the tests wait for come within their bounds.
+  if (HTTP_TRANSPORT) env.HERALD_HTTP_SESSION_TIMEOUT = '2';
   if (pathPrefix) env.HERALD_PATH_PREFIX = pathPrefix;
   if (opts.tls) {
     env.HERALD_TLS_CERT = opts.tls.cert;
@@ -526,6 +532,11 @@ class Scope {
       },
     };
     if (opts.wsPath !== undefined) pusherOpts.wsPath = opts.wsPath;
+    if (HTTP_TRANSPORT) {
+      // The suite again over one of pusher-js's HTTP fallbacks (npm run test:xhr_streaming, test:xhr_polling).
+      Object.assign(pusherOpts, { httpHost: '127.0.0.1', httpPort: server.port, enabledTransports: [HTTP_TRANSPORT] });
+      if (opts.wsPath !== undefined) pusherOpts.httpPath = opts.wsPath;
+    }
     const c = new PusherClient(opts.key || server.key, pusherOpts);
     this.clients.push(c);
     return c;

@@ -276,6 +276,7 @@ func (o *options) serverConfig(log *zerolog.Logger) (channels.Config, error) {
 		CacheTTL:             o.CacheTTL.duration(),
 		CacheMaxBytes:        o.CacheMaxBytes,
 		WatchlistGrace:       o.WatchlistGrace.duration(),
+		HTTPSessionTimeout:   o.HTTPSessionTimeout.duration(),
 		PathPrefix:           o.PathPrefix,
 		ActivityTimeout:      o.ActivityTimeout.duration(),
 		PongTimeout:          o.PongTimeout.duration(),

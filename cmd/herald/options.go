@@ -46,6 +46,7 @@ type options struct {
 	CacheMaxBytes       int          `json:"cache_max_bytes"`      // the cache channels' events together
 	TokenMaxLifetime    seconds      `json:"token_max_lifetime"`   // how far a token's exp may lie after its iat
 	WatchlistGrace      seconds      `json:"watchlist_grace"`      // before a departed user is offline
+	HTTPSessionTimeout  seconds      `json:"http_session_timeout"` // an HTTP session without a receiving request this long is gone
 	RedisURL            string       `json:"redis_url"`            // empty: one node, no Redis
 	RedisPrefix         string       `json:"redis_prefix"`         // namespaces the cluster's keys
 	NodeID              string       `json:"node_id"`              // empty: host name and port
@@ -121,6 +122,7 @@ func defaultOptions() options {
 		WebhookRetryFor:    300,
 		CacheTTL:           1800,
 		WatchlistGrace:     3,
+		HTTPSessionTimeout: 5,
 		TokenMaxLifetime:   seconds(auth.DefaultTokenMaxLifetime / time.Second),
 		RedisPrefix:        "herald",
 		ClusterNodeTimeout: 15,
@@ -176,6 +178,7 @@ func (o *options) settings() []setting {
 		{"webhook-retry-for", "HERALD_WEBHOOK_RETRY_FOR", "seconds a failing webhook is retried before it is dropped, 0 = no retries", secondsVar(&o.WebhookRetryFor)},
 		{"cache-ttl", "HERALD_CACHE_TTL", "seconds a cache channel keeps its last event", secondsVar(&o.CacheTTL)},
 		{"cache-max-bytes", "HERALD_CACHE_MAX_BYTES", "bytes the cache channels' last events may take together, 0 = 64 MiB", intVar(&o.CacheMaxBytes)},
+		{"http-session-timeout", "HERALD_HTTP_SESSION_TIMEOUT", "seconds an HTTP fallback session (xhr_streaming, xhr_polling) may go without a receiving request before its client counts as gone", secondsVar(&o.HTTPSessionTimeout)},
 		{"watchlist-grace", "HERALD_WATCHLIST_GRACE", "seconds before a watched user who left is reported offline", secondsVar(&o.WatchlistGrace)},
 		{"token-max-lifetime", "HERALD_TOKEN_MAX_LIFETIME", "seconds a token of the token authorization endpoints may live (exp after iat)", secondsVar(&o.TokenMaxLifetime)},
 		{"redis-url", "HERALD_REDIS_URL", "run as one node of a cluster on this Redis, redis://[user:password@]host:port[/db] or rediss:// (empty: one node alone)", stringVar(&o.RedisURL)},
@@ -405,6 +408,7 @@ func (o *options) validateDurations() error {
 		{"webhook_retry_for", o.WebhookRetryFor, true},
 		{"cache_ttl", o.CacheTTL, false},
 		{"watchlist_grace", o.WatchlistGrace, false},
+		{"http_session_timeout", o.HTTPSessionTimeout, false},
 		{"token_max_lifetime", o.TokenMaxLifetime, false},
 		{"cluster_node_timeout", o.ClusterNodeTimeout, false},
 	} {

@@ -157,9 +157,17 @@ describe('webhooks', () => {
     const a = await s.connected({ user: { user_id: '42' } });
     await subscribe(a, W);
     await subscribe(a, PW);
-    a.unsubscribe(W);
-    a.unsubscribe(PW);
     const got = [];
+    // One unsubscribe at a time: over pusher-js's HTTP transports two frames sent together travel as
+    // two concurrent requests, in no set order.
+    a.unsubscribe(W);
+    await eventually(async () => {
+      got.length = 0;
+      for (const r of rx.records.filter((x) => x.path === '/webman')) got.push(...r.events.map(line));
+      return got.includes(`channel_removed ${W}`);
+    }, 10000, `channel_removed ${W}`);
+    a.unsubscribe(PW);
+    got.length = 0;
     while (got.length < 6) {
       const r = await nextOn(rx, '/webman', [W, PW]);
       assert.ok(Number.isInteger(r.timeMs) && r.timeMs > 1e12, `time_ms must be integer milliseconds: ${r.rawBody}`);
