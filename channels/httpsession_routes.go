@@ -125,9 +125,14 @@ func (s *Server) serveReceive(w http.ResponseWriter, r *http.Request, id string,
 		}
 		return rc.Flush() == nil
 	}
-	if opening {
+	switch {
+	case opening:
 		if !write([]byte("o\n")) || !streaming {
 			return // a poll ends with the open frame; the next takes connection_established
+		}
+	case streaming:
+		if rc.Flush() != nil { // the headers now: a reopened stream may wait a while for its first line
+			return
 		}
 	}
 	heartbeat := time.NewTimer(pollHold)
