@@ -127,7 +127,7 @@ func (s *Server) serveReceive(w http.ResponseWriter, r *http.Request, id string,
 	}
 	switch {
 	case opening:
-		if !write([]byte("o\n")) || !streaming {
+		if !write(s.openFrame()) || !streaming {
 			return // a poll ends with the open frame; the next takes connection_established
 		}
 	case streaming:
@@ -261,4 +261,13 @@ func (s *Server) closeIdleSessions(now int64) {
 	for _, h := range s.sessions.idle(now - int64(s.cfg.HTTPSessionTimeout)) {
 		_ = h.Close()
 	}
+}
+
+// openFrame is a session's first line: o, with this node's host name when it has one of its own.
+func (s *Server) openFrame() []byte {
+	if s.cfg.HTTPHostname == "" {
+		return []byte("o\n")
+	}
+	b := append([]byte(`o{"hostname":`), pusher.AppendString(nil, s.cfg.HTTPHostname)...)
+	return append(b, "}\n"...)
 }

@@ -77,6 +77,10 @@ type Config struct {
 	// HTTPSessionTimeout closes an HTTP session (xhr_streaming, xhr_polling) that has had no receiving
 	// request for this long: its client is gone. Default 5 s.
 	HTTPSessionTimeout time.Duration
+	// HTTPHostname, when set, is sent in the open frame of every HTTP session: pusher-js sends the
+	// session's later requests to that host (same port and path), so that behind a load balancer
+	// without affinity they reach this node. Empty: the client keeps its host.
+	HTTPHostname string
 	// Observer receives latency measurements (REST requests, sampled publish-to-delivery). Nil: none
 	// is taken. Counts are read with AppStats and Stats.
 	Observer Observer

@@ -460,7 +460,8 @@ function waitReady(server, want = 200, ms = 15000) {
 /**
  * Register before/after hooks that start a redis-server and `nodes` Herald nodes on it. `opts` is
  * startHerald's options (or a function returning them), shared by every node; each node gets its own
- * port and node id. The handle's `servers` and `redis` are filled in `before`; `h.test(name, fn)`
+ * port and node id, and `opts.nodeEnv(i)` adds node i's own variables (i from 1). The handle's
+ * `servers` and `redis` are filled in `before`; `h.test(name, fn)`
  * calls fn with one Scope per node.
  */
 function useCluster(nodes, opts = {}) {
@@ -471,7 +472,7 @@ function useCluster(nodes, opts = {}) {
     for (let i = 1; i <= nodes; i++) {
       handle.servers.push(await startHerald({
         ...base, label: `${base.label || 'herald'}-n${i}`,
-        env: { ...(base.env || {}), HERALD_REDIS_URL: handle.redis.url, HERALD_NODE_ID: `n${i}` },
+        env: { ...(base.env || {}), ...(base.nodeEnv ? base.nodeEnv(i) : {}), HERALD_REDIS_URL: handle.redis.url, HERALD_NODE_ID: `n${i}` },
       }));
     }
     await Promise.all(handle.servers.map((server) => waitReady(server)));

@@ -277,6 +277,7 @@ func (o *options) serverConfig(log *zerolog.Logger) (channels.Config, error) {
 		CacheMaxBytes:        o.CacheMaxBytes,
 		WatchlistGrace:       o.WatchlistGrace.duration(),
 		HTTPSessionTimeout:   o.HTTPSessionTimeout.duration(),
+		HTTPHostname:         o.HTTPHostname,
 		PathPrefix:           o.PathPrefix,
 		ActivityTimeout:      o.ActivityTimeout.duration(),
 		PongTimeout:          o.PongTimeout.duration(),

@@ -47,6 +47,7 @@ type options struct {
 	TokenMaxLifetime    seconds      `json:"token_max_lifetime"`   // how far a token's exp may lie after its iat
 	WatchlistGrace      seconds      `json:"watchlist_grace"`      // before a departed user is offline
 	HTTPSessionTimeout  seconds      `json:"http_session_timeout"` // an HTTP session without a receiving request this long is gone
+	HTTPHostname        string       `json:"http_hostname"`        // sent to HTTP sessions: later requests go to this node
 	RedisURL            string       `json:"redis_url"`            // empty: one node, no Redis
 	RedisPrefix         string       `json:"redis_prefix"`         // namespaces the cluster's keys
 	NodeID              string       `json:"node_id"`              // empty: host name and port
@@ -179,6 +180,7 @@ func (o *options) settings() []setting {
 		{"cache-ttl", "HERALD_CACHE_TTL", "seconds a cache channel keeps its last event", secondsVar(&o.CacheTTL)},
 		{"cache-max-bytes", "HERALD_CACHE_MAX_BYTES", "bytes the cache channels' last events may take together, 0 = 64 MiB", intVar(&o.CacheMaxBytes)},
 		{"http-session-timeout", "HERALD_HTTP_SESSION_TIMEOUT", "seconds an HTTP fallback session (xhr_streaming, xhr_polling) may go without a receiving request before its client counts as gone", secondsVar(&o.HTTPSessionTimeout)},
+		{"http-hostname", "HERALD_HTTP_HOSTNAME", "a host name that reaches this node alone: HTTP fallback sessions send their later requests there (a cluster behind a load balancer without affinity)", stringVar(&o.HTTPHostname)},
 		{"watchlist-grace", "HERALD_WATCHLIST_GRACE", "seconds before a watched user who left is reported offline", secondsVar(&o.WatchlistGrace)},
 		{"token-max-lifetime", "HERALD_TOKEN_MAX_LIFETIME", "seconds a token of the token authorization endpoints may live (exp after iat)", secondsVar(&o.TokenMaxLifetime)},
 		{"redis-url", "HERALD_REDIS_URL", "run as one node of a cluster on this Redis, redis://[user:password@]host:port[/db] or rediss:// (empty: one node alone)", stringVar(&o.RedisURL)},
