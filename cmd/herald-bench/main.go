@@ -29,6 +29,7 @@ var subcommands = map[string]func(args []string, out io.Writer) error{
 	"fanout":        runFanout,
 	"churn":         runChurn,
 	"client-events": runClientEvents,
+	"sessions":      runSessions,
 	"chart":         runChart,
 }
 
@@ -42,6 +43,8 @@ subcommands:
   churn          connect/subscribe/unsubscribe/close cycles for T seconds: cycles/s, server CPU per cycle
   client-events  P pairs on private channels exchanging client events under the 10/s limit:
                  relayed/s, latency, server CPU per relayed event
+  sessions       open N idle HTTP fallback sessions (xhr_streaming or polling) and report the server's
+                 memory per session
   chart          render the JSON lines of a results file as an SVG
 `
 
