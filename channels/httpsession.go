@@ -179,6 +179,14 @@ func (h *httpSession) isFinished() bool {
 	return h.finished
 }
 
+// putBack returns lines a receiving request could not write to the front of the outbox, for the
+// next request (a stream the client had just replaced).
+func (h *httpSession) putBack(lines []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.out = append(lines, h.out...)
+}
+
 // idleSince reports since when no receiving request has been attached; zero while one is.
 func (h *httpSession) idleSince() int64 {
 	h.mu.Lock()

@@ -141,11 +141,14 @@ func (s *Server) serveReceive(w http.ResponseWriter, r *http.Request, id string,
 		lines, end, last := h.take(rcv)
 		if len(lines) > 0 {
 			ok := write(lines)
-			if last { // the client has its close code: nothing more will come
+			switch {
+			case !ok:
+				h.putBack(lines) // not written: the next receiving request takes them
+				return
+			case last: // the client has its close code: nothing more will come
 				_ = h.Close()
 				return
-			}
-			if !ok || !streaming {
+			case !streaming:
 				return
 			}
 		}
