@@ -94,3 +94,56 @@ func memberOr(channel, id string) string {
 	}
 	return ""
 }
+
+// recordedThenGated is a channel store whose Subscribe of one socket waits, once the subscription is
+// recorded, until the test lets it return: the window in which other nodes' changes pass by.
+type recordedThenGated struct {
+	*MemoryChannels
+	socket           string
+	entered, release chan struct{}
+}
+
+func (p *recordedThenGated) Subscribe(ctx context.Context, s Subscription) (Joined, error) {
+	j, err := p.MemoryChannels.Subscribe(ctx, s)
+	if s.SocketID == p.socket {
+		p.entered <- struct{}{}
+		<-p.release
+	}
+	return j, err
+}
+
+// TestCountPublishedWhileSubscribingIsNotMissed: a newer subscription count published while a
+// subscription is between being recorded and returning (another socket joined, on any node) still
+// reaches it after its subscription_succeeded; its own older count does not follow.
+func TestCountPublishedWhileSubscribingIsNotMissed(t *testing.T) {
+	b := NewMemoryBroker()
+	store := &recordedThenGated{MemoryChannels: NewMemoryChannels(b), entered: make(chan struct{}), release: make(chan struct{})}
+	s := newTestServer(t, Config{Broker: b, Channels: store, Apps: []pusher.App{
+		{ID: testAppID, Key: testKey, Secret: testSecret, Enabled: true, SubscriptionCount: true}}})
+	first, firstFT := newTestConn(t, s)
+	subscribe(t, first, firstFT, "room", "")
+	expectEvents(t, firstFT, pusher.EventSubscriptionCount) // 1
+
+	waiting, waitingFT := newTestConn(t, s)
+	store.socket = waiting.id
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		waiting.handleFrame(subscribeFrame(t, waiting, "room", ""))
+	}()
+	<-store.entered // recorded (count 2), not yet returned
+	third, thirdFT := newTestConn(t, s)
+	subscribe(t, third, thirdFT, "room", "")
+	expectEvents(t, thirdFT, pusher.EventSubscriptionCount) // 3
+	close(store.release)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("subscribe never finished")
+	}
+	expectEvents(t, waitingFT, pusher.EventSubscriptionSucceeded)
+	if f := next(t, waitingFT); f.Event != pusher.EventSubscriptionCount || string(f.Data) != `"{\"subscription_count\":3}"` {
+		t.Fatalf("the waiting subscriber got %s %s, want the count of 3", f.Event, f.Data)
+	}
+	expectNothing(t, waitingFT) // its own count, 2, is older: not delivered after 3
+}

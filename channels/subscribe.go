@@ -78,7 +78,10 @@ func (c *Conn) subscribe(ctx context.Context, d pusher.SubscribeData) *pusher.Er
 		return c.storeFailed(err, name, "broker listen")
 	}
 	k := channelKey{c.app.ID, name}
-	if kind != pusher.KindPresence && !cached {
+	// A plain subscription joins the hub once recorded. A presence, cache or counted one joins it
+	// first, pending, so that what is published meanwhile (a member change, a newer count from another
+	// node) waits for its snapshot instead of passing it by.
+	if kind != pusher.KindPresence && !cached && !counted(c.app, name) {
 		j, err := c.srv.store.Subscribe(ctx, rec)
 		if err != nil {
 			c.srv.broker.Unlisten(c.app.ID, name)
