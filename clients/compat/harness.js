@@ -985,6 +985,59 @@ function uniq(prefix = 'ch') {
   return `${prefix}-${crypto.randomBytes(5).toString('hex')}`;
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// nginx
+
+const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
+
+/**
+ * Starts Debian's nginx in the foreground, as the proxy tests' load balancer or TLS terminator, on a
+ * free port. `httpBlock(dir, port)` returns what goes inside `http { }` (the temp paths and logs are
+ * set here, in a directory of its own); `readyPath` is polled until nginx proxies it with 200, over
+ * https when `ca` (a certificate to trust) is given. Returns { port, dir, stop }.
+ */
+async function startNginx(httpBlock, readyPath, ca) {
+  if (!NGINX) throw new Error('nginx is not installed (Debian: apt-get install nginx; .ci/run installs it)');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-compat-nginx-'));
+  const port = await freePort();
+  fs.writeFileSync(path.join(dir, 'nginx.conf'), `
+daemon off;
+master_process off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+${httpBlock(dir, port)}
+}`);
+  let output = '';
+  const child = spawn(NGINX, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.on('data', (c) => { output += c; });
+  child.stderr.on('data', (c) => { output += c; });
+  const stop = async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.on('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  const url = `${ca ? 'https' : 'http'}://127.0.0.1:${port}${readyPath}`;
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (await httpStatus(url, ca) !== 200) {
+    if (Date.now() > deadline || child.exitCode !== null) {
+      const log = fs.existsSync(path.join(dir, 'error.log')) ? fs.readFileSync(path.join(dir, 'error.log'), 'utf8') : '';
+      await stop();
+      throw new Error(`nginx did not proxy ${readyPath} within ${READY_TIMEOUT_MS} ms: ${output}\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 50)); // polling a starting process, with a deadline
+  }
+  return { port, dir, stop };
+}
+
 module.exports = {
   REPO_ROOT,
   DEFAULT_WAIT_MS,
@@ -995,6 +1048,7 @@ module.exports = {
   heraldBinary,
   httpStatus,
   startHerald,
+  startNginx,
   useHerald,
   useCluster,
   startRedis,

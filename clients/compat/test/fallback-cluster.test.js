@@ -6,23 +6,9 @@
 
 const assert = require('node:assert/strict');
 const { describe, before, after } = require('node:test');
-const { spawn } = require('node:child_process');
-const fs = require('node:fs');
-const net = require('node:net');
-const os = require('node:os');
-const path = require('node:path');
-const { useCluster, httpStatus, waitFor, subscribe, PusherClient, uniq } = require('../harness');
+const { useCluster, startNginx, waitFor, subscribe, PusherClient, uniq } = require('../harness');
 
-const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
 const hostOf = (i) => `127.0.0.${i + 1}`;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-    srv.on('error', reject);
-  });
-}
 
 describe('HTTP fallback on two nodes behind a load balancer without affinity', { skip: !!process.env.HERALD_COMPAT_TRANSPORT }, () => {
   const APP = { appId: '4101', key: 'fallback-key', secret: 'fallback-secret' };
@@ -31,52 +17,21 @@ describe('HTTP fallback on two nodes behind a load balancer without affinity', {
     config: { apps: [{ id: APP.appId, key: APP.key, secret: APP.secret }] },
     nodeEnv: (i) => ({ HERALD_HTTP_HOSTNAME: hostOf(i) }),
   });
-  const proxy = { port: 0, child: null, dir: null, output: '' };
-
+  let proxy;
   before(async () => {
-    assert.ok(NGINX, 'nginx is not installed (Debian: apt-get install nginx; .ci/run installs it)');
-    proxy.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-compat-lb-'));
-    proxy.port = await freePort();
-    const d = proxy.dir;
     const [n1, n2] = h.servers;
-    fs.writeFileSync(path.join(d, 'nginx.conf'), `
-daemon off;
-master_process off;
-pid ${d}/nginx.pid;
-error_log ${d}/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${d}/body; proxy_temp_path ${d}/proxy; fastcgi_temp_path ${d}/fastcgi;
-  uwsgi_temp_path ${d}/uwsgi; scgi_temp_path ${d}/scgi;
+    proxy = await startNginx((dir, port) => `
   upstream both { server 127.0.0.1:${n1.port}; server 127.0.0.1:${n2.port}; }
   upstream n1 { server 127.0.0.1:${n1.port}; }
   upstream n2 { server 127.0.0.1:${n2.port}; }
   proxy_http_version 1.1;
   proxy_buffering off;
   proxy_read_timeout 60s;
-  server { listen ${proxy.port} default_server; location / { proxy_pass http://both; } }
-  server { listen ${proxy.port}; server_name ${hostOf(1)}; location / { proxy_pass http://n1; } }
-  server { listen ${proxy.port}; server_name ${hostOf(2)}; location / { proxy_pass http://n2; } }
-}`);
-    proxy.child = spawn(NGINX, ['-p', d, '-c', path.join(d, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    proxy.child.stdout.on('data', (c) => { proxy.output += c; });
-    proxy.child.stderr.on('data', (c) => { proxy.output += c; });
-    const deadline = Date.now() + 10000;
-    while (await httpStatus(`http://127.0.0.1:${proxy.port}/up`) !== 200) {
-      if (Date.now() > deadline || proxy.child.exitCode !== null) throw new Error(`nginx did not start: ${proxy.output}`);
-      await new Promise((r) => setTimeout(r, 50)); // polling a starting process, with a deadline
-    }
+  server { listen ${port} default_server; location / { proxy_pass http://both; } }
+  server { listen ${port}; server_name ${hostOf(1)}; location / { proxy_pass http://n1; } }
+  server { listen ${port}; server_name ${hostOf(2)}; location / { proxy_pass http://n2; } }`, '/up');
   });
-
-  after(async () => {
-    if (proxy.child && proxy.child.exitCode === null) {
-      const exited = new Promise((r) => proxy.child.on('exit', r));
-      proxy.child.kill('SIGTERM');
-      await exited;
-    }
-    if (proxy.dir) fs.rmSync(proxy.dir, { recursive: true, force: true });
-  });
+  after(() => proxy && proxy.stop());
 
   for (const transport of ['xhr_streaming', 'xhr_polling']) {
     h.test(`${transport}: several clients through the balancer subscribe and receive events`, async (scopes) => {

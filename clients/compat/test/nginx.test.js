@@ -7,53 +7,31 @@
 
 const assert = require('node:assert/strict');
 const { describe, before, after } = require('node:test');
-const { execFileSync, spawn } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { useHerald, waitFor, subscribe, signedFetch, httpStatus, PusherClient, uniq } = require('../harness');
+const { useHerald, startNginx, waitFor, subscribe, signedFetch, PusherClient, uniq } = require('../harness');
 
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
-const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-    srv.on('error', reject);
-  });
-}
 
 describe('behind nginx: TLS at the proxy, Herald under a path prefix', () => {
   const h = useHerald({ pathPrefix: '/ws' });
-  const proxy = { port: 0, child: null, dir: null, output: '' };
+  const proxy = { port: 0, ca: null, stop: null };
 
   before(async () => {
-    assert.ok(NGINX, 'nginx is not installed (Debian: apt-get install nginx; .ci/run installs it)');
-    proxy.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-compat-nginx-'));
-    const cert = path.join(proxy.dir, 'cert.pem');
-    const key = path.join(proxy.dir, 'key.pem');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-compat-cert-'));
+    const cert = path.join(dir, 'cert.pem');
+    const key = path.join(dir, 'key.pem');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
       '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
     { stdio: 'ignore' });
     proxy.ca = fs.readFileSync(cert);
-    proxy.port = await freePort();
-    const d = proxy.dir;
-    fs.writeFileSync(path.join(d, 'nginx.conf'), `
-daemon off;
-master_process off;
-pid ${d}/nginx.pid;
-error_log ${d}/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${d}/body; proxy_temp_path ${d}/proxy; fastcgi_temp_path ${d}/fastcgi;
-  uwsgi_temp_path ${d}/uwsgi; scgi_temp_path ${d}/scgi;
+    const nginx = await startNginx((d, port) => `
   upstream herald { server 127.0.0.1:${h.server.port}; keepalive 8; }
   map $http_upgrade $connection_upgrade { default upgrade; '' close; }
   server {
-    listen 127.0.0.1:${proxy.port} ssl;
+    listen 127.0.0.1:${port} ssl;
     ssl_certificate ${cert};
     ssl_certificate_key ${key};
     ssl_protocols TLSv1.2 TLSv1.3;
@@ -68,28 +46,12 @@ http {
       proxy_read_timeout 3600s;
       proxy_buffering off;
     }
-  }
-}`);
-    proxy.child = spawn(NGINX, ['-p', d, '-c', path.join(d, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    proxy.child.stdout.on('data', (c) => { proxy.output += c; });
-    proxy.child.stderr.on('data', (c) => { proxy.output += c; });
-    const deadline = Date.now() + 10000;
-    while (await httpStatus(`https://127.0.0.1:${proxy.port}/ws/up`, proxy.ca) !== 200) {
-      if (Date.now() > deadline || proxy.child.exitCode !== null) {
-        throw new Error(`nginx did not proxy /ws/up within 10 s: ${proxy.output}\n${fs.existsSync(path.join(d, 'error.log')) ? fs.readFileSync(path.join(d, 'error.log')) : ''}`);
-      }
-      await new Promise((r) => setTimeout(r, 50)); // polling a starting process, with a deadline
-    }
+  }`, '/ws/up', proxy.ca);
+    proxy.port = nginx.port;
+    proxy.stop = async () => { await nginx.stop(); fs.rmSync(dir, { recursive: true, force: true }); };
   });
 
-  after(async () => {
-    if (proxy.child && proxy.child.exitCode === null) {
-      const exited = new Promise((r) => proxy.child.on('exit', r));
-      proxy.child.kill('SIGTERM');
-      await exited;
-    }
-    if (proxy.dir) fs.rmSync(proxy.dir, { recursive: true, force: true });
-  });
+  after(() => proxy.stop && proxy.stop());
 
   h.test('pusher-js connects over wss through nginx and receives a REST publish sent through it', async (s) => {
     const client = new PusherClient(s.server.key, {
