@@ -987,6 +987,25 @@ function uniq(prefix = 'ch') {
 
 
 // ---------------------------------------------------------------------------------------------
+// TLS
+
+/**
+ * Makes a one-day self-signed certificate for 127.0.0.1 with openssl, in a new temp directory, for the
+ * tests of Herald's own TLS and of TLS at a proxy. Returns { dir, cert, key } (paths); the caller
+ * removes dir.
+ */
+function selfSignedCert(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+  { stdio: 'ignore' });
+  return { dir, cert, key };
+}
+
+
+// ---------------------------------------------------------------------------------------------
 // nginx
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
@@ -1049,6 +1068,7 @@ module.exports = {
   httpStatus,
   startHerald,
   startNginx,
+  selfSignedCert,
   useHerald,
   useCluster,
   startRedis,

@@ -7,11 +7,8 @@
 
 const assert = require('node:assert/strict');
 const { describe, before, after } = require('node:test');
-const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { useHerald, startNginx, waitFor, subscribe, signedFetch, PusherClient, uniq } = require('../harness');
+const { useHerald, startNginx, selfSignedCert, waitFor, subscribe, signedFetch, PusherClient, uniq } = require('../harness');
 
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 
@@ -20,12 +17,7 @@ describe('behind nginx: TLS at the proxy, Herald under a path prefix', () => {
   const proxy = { port: 0, ca: null, stop: null };
 
   before(async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-compat-cert-'));
-    const cert = path.join(dir, 'cert.pem');
-    const key = path.join(dir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
-    { stdio: 'ignore' });
+    const { dir, cert, key } = selfSignedCert('herald-compat-cert-');
     proxy.ca = fs.readFileSync(cert);
     const nginx = await startNginx((d, port) => `
   upstream herald { server 127.0.0.1:${h.server.port}; keepalive 8; }

@@ -6,24 +6,17 @@
 // the only trusted CA.
 
 const assert = require('node:assert/strict');
-const { describe } = require('node:test');
-const { execFileSync } = require('node:child_process');
+const { describe, after } = require('node:test');
 const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
 const tls = require('node:tls');
-const { useHerald, waitFor, subscribe, PusherClient, uniq } = require('../harness');
+const { useHerald, selfSignedCert, waitFor, subscribe, PusherClient, uniq } = require('../harness');
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-compat-tls-'));
-const cert = path.join(dir, 'cert.pem');
-const key = path.join(dir, 'key.pem');
-execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-  '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
-{ stdio: 'ignore' });
+const { dir, cert, key } = selfSignedCert('herald-compat-tls-');
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 
 describe('TLS: Herald serves wss and https itself', () => {
   const h = useHerald({ tls: { cert, key } });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   h.test('the certificate served is the one configured', async (s) => {
     const socket = tls.connect({ host: '127.0.0.1', port: s.server.port, ca: fs.readFileSync(cert), rejectUnauthorized: true });
