@@ -43,6 +43,8 @@ func (c *Conn) handleClientEvent(f pusher.ClientFrame) {
 	userID := sub.member().UserID
 	// Client events are relayed, never cached: only REST events fill a cache channel.
 	c.srv.publish(Message{AppID: c.app.ID, Channel: f.Channel, Frame: pusher.EventFrame(f.Event, f.Channel, data, userID), Except: c.id})
+	c.srv.Note(c.app.ID, FeedEvent{Kind: FeedClientEvent, SocketID: c.id, Channel: f.Channel, Event: f.Event,
+		UserID: userID, Size: len(data), Detail: feedText(data)})
 	c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookClientEvent, Channel: f.Channel,
 		Event: f.Event, Data: data, SocketID: c.id, UserID: userID})
 }

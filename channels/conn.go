@@ -72,11 +72,17 @@ func (c *Conn) send(frame []byte) bool { return c.deliver(frame, true) }
 
 // sendError reports a protocol error to the client, closing the connection when its code says so.
 func (c *Conn) sendError(e *pusher.Error) {
+	c.noteError(e)
 	if e.Closes() {
 		c.closeWith(e)
 		return
 	}
 	c.send(pusher.ErrorFrame(e))
+}
+
+// noteError shows an error sent to the client in the console feed.
+func (c *Conn) noteError(e *pusher.Error) {
+	c.srv.Note(c.app.ID, FeedEvent{Kind: FeedError, SocketID: c.id, Code: e.Code, Detail: feedText(e.Message)})
 }
 
 // closeWith sends pusher:error e after what is already queued, then closes with e's code.
@@ -199,6 +205,7 @@ func (c *Conn) recordClose(err error) {
 		}
 	}
 	c.app.stats.closed(code)
+	c.srv.Note(c.app.ID, FeedEvent{Kind: FeedDisconnect, SocketID: c.id, Code: code})
 	if c.srv.log.GetLevel() <= zerolog.DebugLevel {
 		c.logger().Debug().Int("code", code).Msg("connection closed")
 	}

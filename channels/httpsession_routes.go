@@ -253,6 +253,9 @@ func (s *Server) established(c *Conn, r *http.Request) {
 	c.out.wrote(true, c.ws.Write(ws.Frame{Op: ws.OpText, Data: frame}))
 	s.stats.ConnectionsAccepted.Add(1)
 	c.app.stats.opened.Add(1)
+	if s.Watching(c.app.ID) {
+		s.Note(c.app.ID, FeedEvent{Kind: FeedConnect, SocketID: c.id, Detail: s.clientIP(r).String()})
+	}
 	if s.log.GetLevel() <= zerolog.DebugLevel {
 		c.logger().Debug().Str("remote_addr", r.RemoteAddr).Msg("connection opened")
 	}

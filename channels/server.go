@@ -84,6 +84,9 @@ type Config struct {
 	// Observer receives latency measurements (REST requests, sampled publish-to-delivery). Nil: none
 	// is taken. Counts are read with AppStats and Stats.
 	Observer Observer
+	// NodeID names this node in the console feed (see Watch). Empty: the node is unnamed, as one
+	// alone can be.
+	NodeID string
 	// Now is the clock REST timestamps are checked against. Nil: time.Now.
 	Now func() time.Time
 }
@@ -155,6 +158,7 @@ type Server struct {
 	counts   countThrottle
 	waiters  sync.Map // *Conn → chan struct{}, see Conn.gone
 	sessions sessionRegistry
+	feed     feed
 
 	stats     Stats
 	draining  atomic.Bool
@@ -205,7 +209,11 @@ func New(cfg Config) (*Server, error) {
 	if r, ok := cfg.Channels.(WebhookRecorder); ok {
 		s.storeHooks = r.RecordsWebhooks()
 	}
-	if err := s.broker.Start(s.deliver); err != nil {
+	err = s.broker.Start(s.deliver)
+	if err == nil {
+		err = s.listenForWatches()
+	}
+	if err != nil {
 		cancel()
 		_ = poller.Close()
 		return nil, err
@@ -232,6 +240,9 @@ func (s *Server) publish(m Message) {
 
 // deliver is where the broker hands every message to this node.
 func (s *Server) deliver(m Message) {
+	if isInternal(m.Channel) && s.deliverFeed(&m) {
+		return
+	}
 	if m.Terminate {
 		s.hub.each(channelKey{m.AppID, m.Channel}, func(c *Conn) {
 			c.closeWith(pusher.CloseError(pusher.CodeUnauthorized, "Connection terminated by the application"))

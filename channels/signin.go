@@ -17,6 +17,7 @@ const watchlistPrefix = "#watchlist-"
 // does not close the connection (only the authorization timeout does), so the app may retry.
 func (c *Conn) handleSignin(f pusher.ClientFrame) {
 	if perr := c.signin(f); perr != nil {
+		c.noteError(perr)
 		c.send(pusher.ErrorFrame(perr))
 	}
 }

@@ -117,6 +117,7 @@ func (c *Conn) storeFailed(err error, channel, op string) *pusher.Error {
 func (c *Conn) joined(sub *subscription, j Joined) {
 	name := sub.ch.key.name
 	c.subs.add(sub)
+	c.srv.Note(c.app.ID, FeedEvent{Kind: FeedSubscribe, SocketID: c.id, Channel: name, UserID: sub.member().UserID})
 	if j.Occupied {
 		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookChannelOccupied, Channel: name})
 	}
@@ -223,6 +224,7 @@ func (c *Conn) leave(ctx context.Context, sub *subscription) {
 	if isInternal(name) {
 		return
 	}
+	c.srv.Note(c.app.ID, FeedEvent{Kind: FeedUnsubscribe, SocketID: c.id, Channel: name, UserID: sub.member().UserID})
 	rec := Subscription{AppID: c.app.ID, Channel: name, SocketID: c.id, Counted: counted(c.app, name)}
 	if m := sub.member(); m.UserID != "" {
 		rec.Member = &m

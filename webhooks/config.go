@@ -58,10 +58,25 @@ type Config struct {
 // Observer receives the dispatcher's measurements by app. Its methods are called from the
 // dispatcher's goroutines, sometimes under its lock: they must be quick and must not call back.
 type Observer interface {
-	// Attempt reports one request: whether the endpoint answered 2xx, and how long it took.
-	Attempt(appID string, delivered bool, d time.Duration)
+	// Attempt reports one request.
+	Attempt(appID string, a Attempt)
 	// Dropped reports events given up on.
 	Dropped(appID string, reason DropReason, events int)
+}
+
+// Attempt is one request to an endpoint, as the Observer hears of it.
+type Attempt struct {
+	URL string
+	// Events are the events it carried, under Pusher's names; the Observer must neither keep nor
+	// change them.
+	Events []pusher.WebhookEvent
+	// N counts the attempts at these events: 1 for the first.
+	N int
+	// Status is the endpoint's HTTP status; 0 when it did not answer.
+	Status int
+	// Err is nil when the endpoint answered 2xx.
+	Err      error
+	Duration time.Duration
 }
 
 // App is one app's webhook setup.

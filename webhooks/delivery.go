@@ -231,9 +231,11 @@ func (d *Dispatcher) worker() {
 		}
 		if err == nil {
 			start := time.Now()
-			err = d.post(j)
+			var status int
+			status, err = d.post(j)
 			if d.cfg.Observer != nil {
-				d.cfg.Observer.Attempt(j.app.ID, err == nil, time.Since(start))
+				d.cfg.Observer.Attempt(j.app.ID, Attempt{URL: j.ep.url, Events: j.events, N: j.attempts + 1,
+					Status: status, Err: err, Duration: time.Since(start)})
 			}
 		}
 		j.err = err
@@ -256,13 +258,13 @@ func (j *job) encode() error {
 	return nil
 }
 
-// post makes one attempt; any answer but 2xx is an error.
-func (d *Dispatcher) post(j *job) error {
+// post makes one attempt and returns the endpoint's status; any answer but 2xx is an error.
+func (d *Dispatcher) post(j *job) (int, error) {
 	ctx, cancel := context.WithTimeout(d.attemptCtx, d.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, j.ep.url, bytes.NewReader(j.body))
 	if err != nil {
-		return fmt.Errorf("webhook post: %w", err)
+		return 0, fmt.Errorf("webhook post: %w", err)
 	}
 	for k, v := range j.ep.headers {
 		req.Header.Set(k, v)
@@ -273,12 +275,12 @@ func (d *Dispatcher) post(j *job) error {
 	req.Header.Set("User-Agent", "Herald-Webhooks")
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook post: %w", err)
+		return 0, fmt.Errorf("webhook post: %w", err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 	_ = resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("webhook post: status %d", resp.StatusCode)
+		return resp.StatusCode, fmt.Errorf("webhook post: status %d", resp.StatusCode)
 	}
-	return nil
+	return resp.StatusCode, nil
 }

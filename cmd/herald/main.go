@@ -96,7 +96,10 @@ func newHerald(args []string, lookup func(string) (string, bool), stderr io.Writ
 	hookCfg := o.webhookConfig(&h.log)
 	if o.MetricsAddr != "" {
 		h.metrics = newMetrics(h)
-		hookCfg.Observer = h.metrics
+	}
+	observer := &webhookObserver{metrics: h.metrics}
+	if h.metrics != nil || o.Console {
+		hookCfg.Observer = observer
 	}
 	if h.hooks, err = webhooks.New(hookCfg); err != nil {
 		return nil, err
@@ -112,10 +115,14 @@ func newHerald(args []string, lookup func(string) (string, bool), stderr io.Writ
 	if h.cluster, err = o.openCluster(&cfg, &h.log); err != nil {
 		return nil, err
 	}
+	if h.cluster != nil {
+		cfg.NodeID = h.cluster.NodeID()
+	}
 	if h.srv, err = channels.New(cfg); err != nil {
 		h.closeCluster()
 		return nil, err
 	}
+	observer.srv.Store(h.srv)
 	if h.cluster != nil {
 		var appIDs []string
 		for _, a := range o.apps() {
@@ -215,7 +222,7 @@ func (h *herald) closeCluster() {
 // releases the signals, so a second one kills the process at once.
 func (h *herald) serve(ctx context.Context, stop func(), ln net.Listener) int {
 	o, log, srv, hooks := h.o, &h.log, h.srv, h.hooks
-	httpSrv := o.httpServer(srv.Handler(), h.httpErrors)
+	httpSrv := o.httpServer(h.withConsole(srv.Handler()), h.httpErrors)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	go releaseAfterDrops(ctx, srv.Connections, memoryCheckInterval, freeOSMemory)

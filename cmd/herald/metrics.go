@@ -64,13 +64,13 @@ func (m *metrics) REST(appID, route string, status int, d time.Duration) {
 func (m *metrics) Delivered(_ string, d time.Duration) { m.publishDelivery.Observe(d.Seconds()) }
 
 // Attempt implements webhooks.Observer.
-func (m *metrics) Attempt(appID string, delivered bool, d time.Duration) {
+func (m *metrics) Attempt(appID string, a webhooks.Attempt) {
 	outcome := "failed"
-	if delivered {
+	if a.Err == nil {
 		outcome = "delivered"
 	}
 	m.webhookAttempts.WithLabelValues(appID, outcome).Inc()
-	m.webhookDuration.Observe(d.Seconds())
+	m.webhookDuration.Observe(a.Duration.Seconds())
 }
 
 // Dropped implements webhooks.Observer.

@@ -52,6 +52,8 @@ type options struct {
 	RedisPrefix         string       `json:"redis_prefix"`         // namespaces the cluster's keys
 	NodeID              string       `json:"node_id"`              // empty: host name and port
 	ClusterNodeTimeout  seconds      `json:"cluster_node_timeout"` // silence before a node is evicted
+	Console             bool         `json:"console"`              // the debug console at /console
+	ConsoleToken        string       `json:"console_token"`        // signs a person in to the console for every app
 	Apps                []appOptions `json:"apps"`
 	defaultAppKeys
 	defaultApp           appOptions
@@ -187,6 +189,8 @@ func (o *options) settings() []setting {
 		{"redis-prefix", "HERALD_REDIS_PREFIX", "prefix of the cluster's Redis keys and channels; clusters sharing a Redis need different ones", stringVar(&o.RedisPrefix)},
 		{"node-id", "HERALD_NODE_ID", "this node's name in the cluster, unique and stable across restarts (default: host name and port)", stringVar(&o.NodeID)},
 		{"cluster-node-timeout", "HERALD_CLUSTER_NODE_TIMEOUT", "seconds a node may miss heartbeats before the others evict its sockets", secondsVar(&o.ClusterNodeTimeout)},
+		{"console", "HERALD_CONSOLE", "serve the debug console at /console: sign in with an app's id and secret, or the console token", boolVar(&o.Console)},
+		{"console-token", "HERALD_CONSOLE_TOKEN", "a token that signs a person in to the debug console for every app (empty: app id and secret only)", stringVar(&o.ConsoleToken)},
 		{"app-id", "HERALD_APP_ID", "default app: id (ignored when the config file lists apps)", o.appVar(stringVar(&o.defaultApp.ID))},
 		{"app-key", "HERALD_APP_KEY", "default app: key", o.appVar(stringVar(&o.defaultApp.Key))},
 		{"app-secret", "HERALD_APP_SECRET", "default app: secret", o.appVar(stringVar(&o.defaultApp.Secret))},
@@ -483,6 +487,9 @@ func (o *options) validateOperations() error {
 	}
 	if _, err := o.trustedProxies(); err != nil {
 		return err
+	}
+	if o.ConsoleToken != "" && len(o.ConsoleToken) < 16 {
+		return errors.New("console_token (HERALD_CONSOLE_TOKEN) must be at least 16 characters: it opens every app's console")
 	}
 	if o.MetricsAddr != "" && o.MetricsAddr == o.Addr && !strings.HasSuffix(o.Addr, ":0") {
 		return fmt.Errorf("metrics_addr (HERALD_METRICS_ADDR) %q must differ from addr: metrics belong on a private listener", o.MetricsAddr)
