@@ -154,6 +154,44 @@ func BenchmarkFanout(b *testing.B) {
 	}
 }
 
+// BenchmarkFanoutWatched is BenchmarkFanout through the REST publish path (publishTrigger), with and
+// without a console watching the app: what the feed adds to a publish is one event, whatever the
+// fan-out, and nothing while nobody watches.
+func BenchmarkFanoutWatched(b *testing.B) {
+	for _, watched := range []bool{false, true} {
+		b.Run("watched="+strconv.FormatBool(watched), func(b *testing.B) {
+			const n = 1000
+			s := newBenchServer(b)
+			sink := newBenchSink()
+			subscribeAll(b, s, sink, n, "orders", nil)
+			if watched {
+				w, err := s.Watch(b.Context(), testAppID)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer w.Close()
+				go func() { // the console's reader
+					for range w.C {
+					}
+				}()
+			}
+			a := s.apps.Load().byID[testAppID]
+			t := trigger{name: "order-shipped", data: payload200, channels: []string{"orders"}}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				sink.expect(n)
+				if err := s.publishTrigger(b.Context(), a, t); err != nil {
+					b.Fatal(err)
+				}
+				sink.wait(b)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
+		})
+	}
+}
+
 // BenchmarkPresenceJoinLeave has one socket join and leave a presence channel of M members through
 // handleFrame: signature check, presence store, subscription_succeeded with the member list to the
 // joiner, member_added and member_removed to the M others.

@@ -44,6 +44,9 @@ type fanoutResult struct {
 	ServerPID      processes `json:"pid,omitempty"`
 	FirstFailure   string    `json:"first_failure,omitempty"`
 	FirstPubFailed string    `json:"first_publish_failure,omitempty"`
+	// ConsoleEvents and ConsoleBatches are what a debug console watching the app (--console) received.
+	ConsoleEvents  int64 `json:"console_events,omitempty"`
+	ConsoleBatches int64 `json:"console_batches,omitempty"`
 	serverCost
 }
 
@@ -98,6 +101,7 @@ func runFanout(args []string, out io.Writer) error {
 	var d dialing
 	d.register(fs)
 	drain := fs.Duration("drain", 10*time.Second, "give up waiting for deliveries after this long without progress")
+	watch := fs.Bool("console", false, "watch the app in the debug console during the run, as an open page does (herald needs --console)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -139,6 +143,14 @@ func runFanout(args []string, out io.Writer) error {
 		return fmt.Errorf("no subscriber connected: %s", o.firstFailure)
 	}
 	fmt.Fprintf(out, "fanout: %d of %d subscribers on %q in %.1fs\n", o.ok, *subs, *channel, o.seconds)
+	var console *consoleWatch
+	if *watch {
+		watchCtx, stopWatching := context.WithCancel(ctx)
+		defer stopWatching()
+		if console, err = watchConsole(watchCtx, t.restBase(), t.appID, t.secret); err != nil {
+			return err
+		}
+	}
 	sleepCtx(ctx, 500*time.Millisecond) // let the server settle after the connection storm
 
 	// Publish.
@@ -236,6 +248,10 @@ publish:
 	}
 	if len(t.pid) > 0 {
 		res.serverCost = costBetween(before, after, res.Delivered)
+	}
+	if console != nil {
+		res.ConsoleEvents, res.ConsoleBatches = console.events.Load(), console.batches.Load()
+		fmt.Fprintf(out, "a console watched: %d feed events in %d batches\n", res.ConsoleEvents, res.ConsoleBatches)
 	}
 
 	fmt.Fprintf(out, "published %d of %d events of %d bytes (%d errors), rate %s, %d in flight, window %d\n",

@@ -138,18 +138,23 @@ func (t *target) wsURLs() []string {
 
 // rest returns a REST client for the app on the publishing node.
 func (t *target) rest(inflight int) *clients.REST {
+	hc := restHTTPClient(inflight)
+	return clients.NewREST(clients.RESTConfig{BaseURL: t.restBase(), AppID: t.appID, Key: t.key, Secret: t.secret, HTTPClient: hc})
+}
+
+// restBase is the http(s) base URL of the node REST calls go to.
+func (t *target) restBase() string {
 	base := t.publishURL
 	if base == "" {
 		base = t.urls[0]
 	}
 	base = strings.TrimRight(base, "/")
 	if rest, ok := strings.CutPrefix(base, "wss://"); ok {
-		base = "https://" + rest
+		return "https://" + rest
 	} else if rest, ok := strings.CutPrefix(base, "ws://"); ok {
-		base = "http://" + rest
+		return "http://" + rest
 	}
-	hc := restHTTPClient(inflight)
-	return clients.NewREST(clients.RESTConfig{BaseURL: base, AppID: t.appID, Key: t.key, Secret: t.secret, HTTPClient: hc})
+	return base
 }
 
 // requireLoopback refuses any target that is not on this machine.

@@ -203,10 +203,10 @@ function drawSpark() {
   updateCount();
   $('rate').textContent = eventsThisSecond;
   eventsThisSecond = 0;
+  // The samples since the page opened, up to five minutes, spread over the whole width.
   const top = Math.max(1, ...spark);
-  const step = 300 / (SPARK_POINTS - 1);
-  const offset = (SPARK_POINTS - spark.length) * step;
-  const points = spark.map((v, i) => (offset + i * step).toFixed(1) + ',' + (38 - (v / top) * 36).toFixed(1));
+  const step = 300 / Math.max(1, spark.length - 1);
+  const points = spark.map((v, i) => (i * step).toFixed(1) + ',' + (38 - (v / top) * 36).toFixed(1));
   $('spark').firstElementChild.setAttribute('points', points.join(' '));
 }
 

@@ -150,7 +150,9 @@ class TestPage {
       ws.on('close', () => this.log(`websocket closed ${ws.url()}`));
     });
     await page.exposeFunction('heraldReport', (kind, data) => this.onReport(kind, data));
-    await page.goto(backend.pageUrl(pageName, user), { waitUntil: 'load', timeout: PAGE_LOAD_TIMEOUT_MS });
+    // A full URL is opened as it is (Herald's own pages); a name is one of the backend's pages.
+    const url = /^https?:\/\//.test(pageName) ? pageName : backend.pageUrl(pageName, user);
+    await page.goto(url, { waitUntil: 'load', timeout: PAGE_LOAD_TIMEOUT_MS });
     return this;
   }
 
@@ -249,8 +251,8 @@ class BrowserScope {
   }
 
   /**
-   * Opens `pageName` (pusher.html, pusher-with-encryption.html, echo.html) in a new context, logged
-   * in as `user` ({ id, name, watchlist }) when given.
+   * Opens `pageName` (pusher.html, pusher-with-encryption.html, echo.html, or a full URL) in a new
+   * context, logged in as `user` ({ id, name, watchlist }) when given.
    */
   async open(pageName, user, label) {
     const p = new TestPage(this, label || `page#${this.pages.length + 1} ${pageName}${user ? ` as ${user.id}` : ''}`);
