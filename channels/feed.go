@@ -139,6 +139,10 @@ type Watch struct {
 // Missed is how many batches this watcher dropped for being behind.
 func (w *Watch) Missed() int64 { return w.missed.Load() }
 
+// Done is closed when the server shuts down: a watcher's stream must end then, or it would hold the
+// HTTP server's graceful shutdown until its deadline.
+func (w *Watch) Done() <-chan struct{} { return w.srv.ctx.Done() }
+
 // Watch starts watching an app: from shortly after it returns, every node's events of the app reach
 // w.C. The caller must Close it.
 func (s *Server) Watch(ctx context.Context, appID string) (*Watch, error) {

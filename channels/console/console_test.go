@@ -282,3 +282,33 @@ func TestStreamShowsChannelsMembersAndEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamEndsWhenTheServerShutsDown(t *testing.T) {
+	s := startConsole(t, false)
+	b := s.browser()
+	if resp, _ := s.post(b, "/console/api/signin", `{"app_id":"a","secret":"secret-a"}`); resp.StatusCode != http.StatusOK {
+		t.Fatal("sign-in failed")
+	}
+	resp, err := b.Get(s.url + "/console/api/apps/a/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := sse(t, resp.Body)
+	<-events // the first snapshot: the stream is up
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case _, open := <-events:
+			if !open {
+				return // the handler returned: the HTTP server's shutdown is not held by it
+			}
+		case <-ctx.Done():
+			t.Fatal("the stream outlived the server's shutdown")
+		}
+	}
+}

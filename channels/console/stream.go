@@ -85,6 +85,8 @@ func (c *Console) serveStream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-watch.Done():
+			return
 		case b := <-watch.C:
 			if !send("batch", b) {
 				return
