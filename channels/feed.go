@@ -30,8 +30,9 @@ const (
 	feedRenewEvery   = 5 * time.Second
 	feedWatchTTL     = 3 * feedRenewEvery
 	feedBatchMax     = 500 // events per app per node per flush
-	watchQueue       = 32  // batches waiting for one watcher before it misses some
-	maxFeedText      = 512 // bytes of data, messages and user info shown per event
+	watchQueue       = 16  // batches waiting for one watcher before it misses some
+	maxFeedText      = 512 // bytes of data and messages shown per event
+	maxFeedChannels  = 10  // channels of a publish shown
 )
 
 // FeedKind is what a FeedEvent reports.

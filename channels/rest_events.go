@@ -215,7 +215,8 @@ func (s *Server) publishTrigger(ctx context.Context, a *app, t trigger) error {
 			return fmt.Errorf("publish %s: %w", ch, err)
 		}
 	}
-	s.Note(a.ID, FeedEvent{Kind: FeedPublish, Channels: t.channels, Event: t.name, Size: len(t.data), Detail: feedText(t.data)})
+	s.Note(a.ID, FeedEvent{Kind: FeedPublish, Channels: t.channels[:min(len(t.channels), maxFeedChannels)],
+		Event: t.name, Size: len(t.data), Detail: feedText(t.data)})
 	return nil
 }
 
