@@ -3,6 +3,7 @@ package channels
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,11 +100,7 @@ type feedApp struct {
 // Note records an event of the app for the console, if any node watches the app; it never blocks.
 // Time is set here.
 func (s *Server) Note(appID string, e FeedEvent) {
-	w := s.feed.watched.Load()
-	if w == nil {
-		return
-	}
-	fa := (*w)[appID]
+	fa := s.feed.apps()[appID]
 	if fa == nil {
 		return
 	}
@@ -118,9 +115,14 @@ func (s *Server) Note(appID string, e FeedEvent) {
 }
 
 // Watching reports whether any node watches the app, for a caller with work to do before Note.
-func (s *Server) Watching(appID string) bool {
-	w := s.feed.watched.Load()
-	return w != nil && (*w)[appID] != nil
+func (s *Server) Watching(appID string) bool { return s.feed.apps()[appID] != nil }
+
+// apps returns the watched apps' pending batches, nil while none is watched; it takes no lock.
+func (f *feed) apps() map[string]*feedApp {
+	if w := f.watched.Load(); w != nil {
+		return *w
+	}
+	return nil
 }
 
 // feedText bounds a text shown in the console.
@@ -228,17 +230,13 @@ func (s *Server) watched(appID string) {
 	until := time.Now().Add(feedWatchTTL).UnixNano()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	cur := f.watched.Load()
-	if cur != nil && (*cur)[appID] != nil {
-		(*cur)[appID].until.Store(until)
+	cur := f.apps()
+	if fa := cur[appID]; fa != nil {
+		fa.until.Store(until)
 		return
 	}
-	next := make(map[string]*feedApp, 1)
-	if cur != nil {
-		for k, v := range *cur {
-			next[k] = v
-		}
-	}
+	next := make(map[string]*feedApp, len(cur)+1)
+	maps.Copy(next, cur)
 	fa := &feedApp{}
 	fa.until.Store(until)
 	next[appID] = fa
@@ -288,12 +286,9 @@ func (s *Server) watchedHere() []string {
 // still watched; when none is, the flush loop is marked stopped under the same lock that starts it.
 func (s *Server) flushApps(now time.Time) bool {
 	f := &s.feed
-	cur := f.watched.Load()
-	if cur == nil {
-		return s.stopFlushing()
-	}
-	expired := false
-	for id, fa := range *cur {
+	cur := f.apps()
+	expired := len(cur) == 0
+	for id, fa := range cur {
 		if fa.until.Load() < now.UnixNano() {
 			expired = true
 			continue
@@ -321,9 +316,8 @@ func (s *Server) flushApps(now time.Time) bool {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	cur = f.watched.Load()
-	next := make(map[string]*feedApp, len(*cur))
-	for id, fa := range *cur {
+	next := make(map[string]*feedApp, len(cur))
+	for id, fa := range f.apps() {
 		if fa.until.Load() >= now.UnixNano() {
 			next[id] = fa
 		}
@@ -335,14 +329,4 @@ func (s *Server) flushApps(now time.Time) bool {
 	}
 	f.watched.Store(&next)
 	return true
-}
-
-func (s *Server) stopFlushing() bool {
-	s.feed.mu.Lock()
-	defer s.feed.mu.Unlock()
-	if s.feed.watched.Load() != nil {
-		return true
-	}
-	s.feed.flushing = false
-	return false
 }

@@ -125,7 +125,6 @@ func (c *Console) mine(path string) bool {
 
 func (c *Console) routes(r chi.Router) {
 	assets, _ := fs.Sub(static, "static")
-	files := http.FileServerFS(assets)
 	r.Get("/", func(w http.ResponseWriter, req *http.Request) {
 		if !strings.HasSuffix(req.URL.Path, "/") {
 			http.Redirect(w, req, req.URL.Path+"/", http.StatusFound)
@@ -135,8 +134,13 @@ func (c *Console) routes(r chi.Router) {
 		http.ServeFileFS(w, req, assets, "index.html")
 	})
 	r.Get("/static/*", func(w http.ResponseWriter, req *http.Request) {
+		name := chi.URLParam(req, "*")
+		if !fs.ValidPath(name) || name == "." {
+			http.NotFound(w, req)
+			return
+		}
 		securityHeaders(w)
-		http.StripPrefix(strings.TrimSuffix(req.URL.Path, chi.URLParam(req, "*")), files).ServeHTTP(w, req)
+		http.ServeFileFS(w, req, assets, name)
 	})
 	r.Route("/api", func(r chi.Router) {
 		r.Use(noStore)

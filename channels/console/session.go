@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/herald-rt/herald/pusher"
 )
 
 // A session is a signed cookie, "a.<app id>.<expiry>.<mac>" for an app or "t..<expiry>.<mac>" for the
@@ -132,7 +134,7 @@ func (c *Console) serveSignin(w http.ResponseWriter, r *http.Request) {
 	}
 	if value == "" {
 		c.failures.fail(addr, now)
-		c.log.Warn().Str("address", addr.String()).Str("app_id", truncate(req.AppID, 64)).Bool("token", req.Token != "").
+		c.log.Warn().Str("address", addr.String()).Str("app_id", pusher.Truncate(req.AppID, 64)).Bool("token", req.Token != "").
 			Msg("console sign-in refused")
 		writeError(w, http.StatusUnauthorized, "wrong app id and secret, or wrong token")
 		return
@@ -182,13 +184,6 @@ func sameOrigin(r *http.Request) bool {
 	}
 	u, err := url.Parse(o)
 	return err == nil && strings.EqualFold(u.Host, r.Host)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 // failures rate-limits failed sign-ins per address: a bucket of failuresBurst, refilled one every

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -98,7 +99,7 @@ func (c *Console) serveStream(w http.ResponseWriter, r *http.Request) {
 			}
 			if n := watch.Missed(); n != missed {
 				missed = n
-				if !send("missed", []byte(`{"batches":`+itoa(n)+`}`)) {
+				if !send("missed", []byte(`{"batches":`+strconv.FormatInt(n, 10)+`}`)) {
 					return
 				}
 			}
@@ -151,11 +152,6 @@ func (c *Console) members(r *http.Request, appID, channel string) []member {
 		out = append(out, mm)
 	}
 	return out
-}
-
-func itoa(n int64) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
 
 var _ Server = (*channels.Server)(nil)
