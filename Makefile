@@ -47,7 +47,8 @@ test-compat: build compat-deps
 	cd $(COMPAT) && HERALD_BIN=$(CURDIR)/$(BIN) npm run test:xhr_polling
 
 ## test-browser: the stock web builds in real headless Chromium (Debian's chromium package; set
-## CHROMIUM_BIN for another binary), about a minute.
+## CHROMIUM_BIN for another binary), and the debug console in Firefox too (firefox-esr, or
+## FIREFOX_BIN), about a minute.
 test-browser: build compat-deps
 	cd $(COMPAT) && HERALD_BIN=$(CURDIR)/$(BIN) npm run test:browser
 
