@@ -35,18 +35,23 @@ func (r *rateLimits) allowEvent(now int64, perSecond int) bool {
 
 // allowSubscribe reports whether a subscribe may go now at perSecond.
 func (r *rateLimits) allowSubscribe(now int64, perSecond int) bool {
-	burst := float32(burstFactor * perSecond)
-	if r.subscribeAt == 0 {
-		r.subscribeTokens = burst
-	} else {
-		r.subscribeTokens = min(burst, r.subscribeTokens+float32(float64(now-r.subscribeAt)*float64(perSecond)/float64(time.Second)))
-	}
+	r.subscribeTokens = float32(refill(float64(r.subscribeTokens), r.subscribeAt, now, perSecond))
 	r.subscribeAt = now
 	if r.subscribeTokens < 1 {
 		return false
 	}
 	r.subscribeTokens--
 	return true
+}
+
+// refill is what a token bucket of burstFactor × rate tokens, refilled at rate a second, holds at now
+// when it held tokens at `at` (0: never used, so full).
+func refill(tokens float64, at, now int64, rate int) float64 {
+	burst := float64(burstFactor * rate)
+	if at == 0 {
+		return burst
+	}
+	return min(burst, tokens+float64(now-at)*float64(rate)/float64(time.Second))
 }
 
 // bucket is a token bucket of burstFactor × rate tokens, refilled at rate a second. Guarded by the
@@ -58,13 +63,7 @@ type bucket struct {
 
 // take takes n tokens if there are, and otherwise reports how long until there will be.
 func (b *bucket) take(now int64, rate, n int) (ok bool, wait time.Duration) {
-	burst := float64(burstFactor * rate)
-	if b.at == 0 {
-		b.tokens = burst
-	} else {
-		b.tokens = min(burst, b.tokens+float64(now-b.at)*float64(rate)/float64(time.Second))
-	}
-	b.at = now
+	b.tokens, b.at = refill(b.tokens, b.at, now, rate), now
 	if b.tokens >= float64(n) {
 		b.tokens -= float64(n)
 		return true, 0
@@ -74,7 +73,7 @@ func (b *bucket) take(now int64, rate, n int) (ok bool, wait time.Duration) {
 
 // full reports whether the bucket has refilled to its burst by now: its address is idle.
 func (b *bucket) full(now int64, rate int) bool {
-	return b.tokens+float64(now-b.at)*float64(rate)/float64(time.Second) >= float64(burstFactor*rate)
+	return refill(b.tokens, b.at, now, rate) >= float64(burstFactor*rate)
 }
 
 // publishLimit is an app's REST publish bucket on this node.
