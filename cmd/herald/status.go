@@ -1,17 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // runStatus prints a running node's numbers, GatewayWorker's `status` for Herald: uptime, memory,
@@ -139,74 +140,34 @@ func (e exposition) sum(name, label, value string) float64 {
 	return total
 }
 
-// parseExposition reads the Prometheus text format: name{label="value",…} value, comments skipped.
+// parseExposition reads a scrape in the Prometheus text format (with the Prometheus library's parser)
+// into its counter, gauge and untyped series; histograms and summaries are not shown.
 func parseExposition(r io.Reader) (exposition, error) {
-	var out exposition
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		s, err := parseSample(line)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, sc.Err()
-}
-
-func parseSample(line string) (sample, error) {
-	bad := fmt.Errorf("malformed metrics line %q", line)
-	s := sample{labels: map[string]string{}}
-	rest := line
-	if i := strings.IndexAny(line, "{ "); i < 0 {
-		return s, bad
-	} else {
-		s.name, rest = line[:i], line[i:]
-	}
-	if strings.HasPrefix(rest, "{") {
-		rest = rest[1:]
-		for !strings.HasPrefix(rest, "}") {
-			eq := strings.Index(rest, `="`)
-			if eq < 0 {
-				return s, bad
-			}
-			key := strings.TrimPrefix(rest[:eq], ",")
-			rest = rest[eq+2:]
-			var val strings.Builder
-			for {
-				if rest == "" {
-					return s, bad
-				}
-				c := rest[0]
-				rest = rest[1:]
-				if c == '"' {
-					break
-				}
-				if c == '\\' && rest != "" {
-					c, rest = rest[0], rest[1:]
-					if c == 'n' {
-						c = '\n'
-					}
-				}
-				val.WriteByte(c)
-			}
-			s.labels[key] = val.String()
-			rest = strings.TrimPrefix(rest, ",")
-		}
-		rest = rest[1:]
-	}
-	fields := strings.Fields(rest)
-	if len(fields) == 0 {
-		return s, bad
-	}
-	v, err := strconv.ParseFloat(fields[0], 64)
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(r)
 	if err != nil {
-		return s, bad
+		return nil, fmt.Errorf("malformed metrics: %w", err)
 	}
-	s.value = v
-	return s, nil
+	var out exposition
+	for name, f := range families {
+		for _, m := range f.GetMetric() {
+			var v float64
+			switch {
+			case m.Gauge != nil:
+				v = m.GetGauge().GetValue()
+			case m.Counter != nil:
+				v = m.GetCounter().GetValue()
+			case m.Untyped != nil:
+				v = m.GetUntyped().GetValue()
+			default:
+				continue
+			}
+			s := sample{name: name, labels: make(map[string]string, len(m.GetLabel())), value: v}
+			for _, l := range m.GetLabel() {
+				s.labels[l.GetName()] = l.GetValue()
+			}
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
