@@ -38,7 +38,7 @@ type httpSession struct {
 	detachedAt  int64     // monotonic nanoseconds since no receiving request is attached
 	closed      bool
 	closeQueued bool // the close line is in out: once a receiving request has taken it, the session ends
-	finished    bool // the connection has been told the session ended (see end)
+	finished    bool // the connection has been told the session ended; written under readMu too (see end)
 }
 
 // receiver is one receiving request while it waits for lines.
@@ -170,13 +170,6 @@ func (h *httpSession) take(r *receiver) (lines []byte, end, last bool) {
 	lines, h.out = h.out, nil
 	last = h.closeQueued && len(lines) > 0
 	return lines, r.gone || h.closed, last
-}
-
-// isFinished reports whether the connection has been told the session ended.
-func (h *httpSession) isFinished() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.finished
 }
 
 // putBack returns lines a receiving request could not write to the front of the outbox, for the

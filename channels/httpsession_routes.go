@@ -218,7 +218,7 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request, id string) {
 		http.Error(w, "cannot read the request", http.StatusBadRequest)
 		return
 	case int64(len(body)) > limit:
-		c.sendError(pusher.Errorf("Message too large: at most %d bytes per frame", s.cfg.MaxFrameBytes))
+		c.sendError(s.frameTooLarge())
 		http.Error(w, "message too large", http.StatusRequestEntityTooLarge)
 		return
 	}
@@ -229,17 +229,16 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	h.readMu.Lock()
+	// finished changes only under readMu (see end): a session that ended takes no more frames.
 	for _, f := range frames {
-		if h.isFinished() || c.out.isClosing() {
+		if h.finished {
 			break
 		}
 		if len(f) > s.cfg.MaxFrameBytes {
-			c.sendError(pusher.Errorf("Message too large: at most %d bytes per frame", s.cfg.MaxFrameBytes))
+			c.sendError(s.frameTooLarge())
 			continue
 		}
-		c.app.stats.messagesIn.Add(1)
-		c.app.stats.bytesIn.Add(int64(len(f)))
-		c.handleFrame([]byte(f))
+		c.receive([]byte(f))
 	}
 	h.readMu.Unlock()
 	w.WriteHeader(http.StatusNoContent)

@@ -36,21 +36,33 @@ func (c *Conn) serve() {
 			c.finish(err)
 			return
 		case m.TooBig:
-			c.sendError(pusher.Errorf("Message too large: at most %d bytes per frame", cfg.MaxFrameBytes))
+			c.sendError(c.srv.frameTooLarge())
 		case m.Op == ws.OpBinary:
 			c.sendError(pusher.Errorf("Binary frames are not supported: send JSON text frames"))
-		case c.out.isClosing():
-			// Terminated, shutting down or cut off: the client is only waited on for its close reply,
-			// and nothing it sends meanwhile (a sign-in, a client event) takes effect.
 		default:
-			c.app.stats.messagesIn.Add(1)
-			c.app.stats.bytesIn.Add(int64(len(m.Data)))
-			c.handleFrame(m.Data)
+			c.receive(m.Data)
 		}
 		if c.ws.ParkIfIdle(c.wake) {
 			return
 		}
 	}
+}
+
+// receive counts and handles one text frame from the client, whatever its transport. A connection
+// being closed (terminated, shutting down or cut off) only waits for its client's close reply, and
+// nothing the client sends meanwhile (a sign-in, a client event) takes effect.
+func (c *Conn) receive(frame []byte) {
+	if c.out.isClosing() {
+		return
+	}
+	c.app.stats.messagesIn.Add(1)
+	c.app.stats.bytesIn.Add(int64(len(frame)))
+	c.handleFrame(frame)
+}
+
+// frameTooLarge is the error a frame over MaxFrameBytes gets; the connection is kept.
+func (s *Server) frameTooLarge() *pusher.Error {
+	return pusher.Errorf("Message too large: at most %d bytes per frame", s.cfg.MaxFrameBytes)
 }
 
 // wake starts the reader of a parked connection whose socket became readable or was closed.
