@@ -22,7 +22,6 @@ type MemoryCache struct {
 	bytes   int        // of every entry's frame and key
 	seq     uint64     // the last sequence number given out
 	sweep   *time.Timer
-	misses  missThrottle
 }
 
 type cacheEntry struct {
@@ -153,38 +152,6 @@ func (h *expiryHeap) Pop() any {
 	return e
 }
 
-// Miss implements Cache.
-func (c *MemoryCache) Miss(_ context.Context, appID, channel string) (bool, error) {
-	return c.misses.first(channelKey{appID, channel}, c.now()), nil
-}
-
-// missThrottle de-duplicates cache_miss webhooks. It keeps when each channel last reported a miss,
-// and forgets entries older than the interval whenever it has grown, so it stays bounded by the
-// misses of the last few seconds.
-type missThrottle struct {
-	mu      sync.Mutex
-	sent    map[channelKey]time.Time
-	sweptAt time.Time
-}
-
-// first reports whether a miss of k at now is the first within CacheMissInterval, and records it.
-func (t *missThrottle) first(k channelKey, now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if at, ok := t.sent[k]; ok && now.Sub(at) < CacheMissInterval {
-		return false
-	}
-	if t.sent == nil {
-		t.sent = make(map[channelKey]time.Time)
-	}
-	t.sent[k] = now
-	if len(t.sent) > 1024 && now.Sub(t.sweptAt) > CacheMissInterval {
-		t.sweptAt = now
-		for key, at := range t.sent {
-			if now.Sub(at) >= CacheMissInterval {
-				delete(t.sent, key)
-			}
-		}
-	}
-	return true
-}
+// Miss implements Cache. The server asks about a channel at most once per CacheMissInterval (its
+// own throttle, see Server.cacheMiss), so on one node every miss it asks about is the first.
+func (c *MemoryCache) Miss(context.Context, string, string) (bool, error) { return true, nil }

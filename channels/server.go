@@ -159,6 +159,7 @@ type Server struct {
 	waiters  sync.Map // *Conn → chan struct{}, see Conn.gone
 	sessions sessionRegistry
 	feed     feed
+	misses   missThrottle // cache_miss webhooks, before the Cache is asked (see cacheMiss)
 
 	stats     Stats
 	draining  atomic.Bool

@@ -180,12 +180,22 @@ func (c *Conn) snapshot(ctx context.Context, sub *subscription, roster Roster) (
 	if ok {
 		return append(frames, ev.Frame), ev.Seq
 	}
+	c.cacheMiss(ctx, name)
+	return append(frames, pusher.CacheMissFrame(name)), 0
+}
+
+// cacheMiss reports a miss of a cache channel to the webhooks, once per channel and
+// CacheMissInterval: this node's throttle first, so that a burst of subscribers asks the Cache (a
+// round trip on a cluster) once, then the Cache, which decides for the cluster.
+func (c *Conn) cacheMiss(ctx context.Context, name string) {
+	if !c.srv.misses.first(channelKey{c.app.ID, name}, c.srv.cfg.Now()) {
+		return
+	}
 	if first, err := c.srv.cache.Miss(ctx, c.app.ID, name); err != nil {
 		c.logger().Error().Err(err).Str("channel", name).Msg("cache_miss webhook not sent: cache unavailable")
 	} else if first {
 		c.srv.emit(c.app.ID, pusher.WebhookEvent{Name: pusher.WebhookCacheMiss, Channel: name})
 	}
-	return append(frames, pusher.CacheMissFrame(name)), 0
 }
 
 func succeededFrame(channel, data string) []byte {
