@@ -206,6 +206,11 @@ func TestHTTPSessionRefusedAndCORS(t *testing.T) {
 	if got := preflight("strict-key", "https://evil.example"); got.StatusCode != http.StatusForbidden {
 		t.Errorf("preflight from a foreign origin: %d, want 403", got.StatusCode)
 	}
+	for _, st := range h.srv.AppStats() {
+		if st.AppID == "2" && st.Refused["origin"] != 1 {
+			t.Errorf("origin refusals of app 2: %d, want the preflight counted", st.Refused["origin"])
+		}
+	}
 	if got := preflight("strict-key", "https://shop.example"); got.StatusCode != http.StatusNoContent {
 		t.Errorf("preflight from the allowed origin: %d", got.StatusCode)
 	}

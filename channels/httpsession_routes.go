@@ -78,7 +78,7 @@ func (s *Server) sessionCORS(w http.ResponseWriter, r *http.Request) bool {
 	if origin == "" {
 		return true
 	}
-	if a := s.apps.Load().byKey[chi.URLParam(r, "key")]; a != nil && !a.OriginAllowed(origin) {
+	if a := s.apps.Load().byKey[chi.URLParam(r, "key")]; a != nil && !s.originAllowed(a, origin) {
 		return false
 	}
 	w.Header().Set("Access-Control-Allow-Origin", origin)

@@ -71,12 +71,7 @@ func (s *Server) admit(c *Conn, r *http.Request) *pusher.Error {
 		return pusher.CloseError(pusher.CodeAppDisabled, "Application is disabled")
 	case a.RequireTLS && !s.isTLS(r):
 		return pusher.CloseError(pusher.CodeTLSOnly, "Application only accepts TLS: reconnect using wss")
-	case !a.OriginAllowed(r.Header.Get("Origin")):
-		a.stats.refused[RefusedOrigin].Add(1)
-		if a.logRefusal() {
-			s.log.Warn().Str("app_id", a.ID).Str("origin", pusher.Truncate(r.Header.Get("Origin"), 200)).
-				Msg("connection refused: origin not in allowed_origins (at most one line per 10 s)")
-		}
+	case !s.originAllowed(a, r.Header.Get("Origin")):
 		return pusher.CloseError(pusher.CodeUnauthorized, "Origin not allowed")
 	}
 	if rate := a.ConnectionsPerSecondPerIP; rate > 0 {
@@ -104,6 +99,20 @@ func (s *Server) admit(c *Conn, r *http.Request) *pusher.Error {
 		return perr
 	}
 	return nil
+}
+
+// originAllowed applies the app's allowed_origins to a connection's Origin; a refusal is counted and
+// logged (at most a line per 10 s), whichever transport it came by.
+func (s *Server) originAllowed(a *app, origin string) bool {
+	if a.OriginAllowed(origin) {
+		return true
+	}
+	a.stats.refused[RefusedOrigin].Add(1)
+	if a.logRefusal() {
+		s.log.Warn().Str("app_id", a.ID).Str("origin", pusher.Truncate(origin, 200)).
+			Msg("connection refused: origin not in allowed_origins (at most one line per 10 s)")
+	}
+	return false
 }
 
 // checkProtocol accepts protocol 4–7, and a missing one as 7 (webman's push.js sends no query string).
